@@ -1,0 +1,72 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/gofiber/fiber/v2/middleware/session"
+
+	"calipso/handlers"
+	"calipso/static"
+	"calipso/tracking"
+)
+
+// routes is the whole HTTP surface of Calipso on one screen. Order matters: Fiber runs
+// middleware and routes in the order they are registered, so the public routes come before
+// the session middleware and never touch the database for a session.
+func routes(app *fiber.App, d Deps, sessions *session.Store) {
+	site := d.Site
+
+	app.Use(recover.New())
+	app.Use(requestid.New())
+	app.Use(requestLog(d.Log))
+	app.Use(securityHeaders())
+
+	// Public, no session.
+	app.Get("/healthz", handlers.Healthz())
+	app.Get("/readyz", handlers.Readyz(d.Checks...))
+	app.Use("/static", filesystem.New(filesystem.Config{
+		Root:   http.FS(static.FS),
+		MaxAge: 365 * 24 * 3600, // asset URLs carry the build, so they may be cached for good
+	}))
+
+	// Everything below knows who is asking, and state-changing requests carry a CSRF token.
+	app.Use(handlers.LoadUser(d.Users, sessions, d.Session))
+	app.Use(skipFor(csrfProtection(sessions, d.Session.Idle, d.SecureCookies), "/board", "/ws/"))
+
+	app.Get("/login", handlers.LoginPage(site))
+	app.Post("/login", handlers.Login(site, d.Users, sessions, d.Log))
+	app.Post("/logout", handlers.Logout(sessions))
+
+	signedIn := handlers.RequireUser()
+	staff := handlers.RequireRole(tracking.RoleDispatcher, tracking.RoleAdmin)
+
+	app.Get("/", signedIn, func(c *fiber.Ctx) error { return c.Redirect("/departures", fiber.StatusSeeOther) })
+	app.Get("/departures", signedIn, staff, handlers.DepartureList(site, d.Departures))
+	app.Get("/departures/new", signedIn, staff, handlers.NewDepartureForm(site))
+	app.Post("/departures", signedIn, staff, handlers.CreateDeparture(site, d.Departures))
+	app.Get("/departures/:id", signedIn, staff, handlers.DepartureDetail(site, d.Departures))
+	app.Get("/departures/:id/edit", signedIn, staff, handlers.EditDepartureForm(site, d.Departures))
+	app.Post("/departures/:id", signedIn, staff, handlers.UpdateDeparture(site, d.Departures))
+	app.Post("/departures/:id/status", signedIn, staff, handlers.ChangeStatus(site, d.Departures))
+
+	app.Use(func(c *fiber.Ctx) error {
+		return tracking.Errorf(tracking.ENOTFOUND, "There is no page at this address.")
+	})
+}
+
+// skipFor runs h except on paths under the given prefixes.
+func skipFor(h fiber.Handler, prefixes ...string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		for _, p := range prefixes {
+			if strings.HasPrefix(c.Path(), p) {
+				return c.Next()
+			}
+		}
+		return h(c)
+	}
+}
