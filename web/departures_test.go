@@ -54,7 +54,7 @@ func TestBadInputAnswers422WithFieldErrorsAndSavesNothing(t *testing.T) {
 	cases := map[string]struct {
 		field, value, want string
 	}{
-		"missing destination": {"destination", "", `data-field="destination"`},
+		"missing destination":  {"destination", "", `data-field="destination"`},
 		"time in wrong format": {"scheduled_at", "18:30 03/12/2026", "YYYY-MM-DDTHH:MM"},
 		"PO of 10,000 chars":   {"po_number", strings.Repeat("P", 10000), `data-field="po_number"`},
 	}
