@@ -4,6 +4,7 @@ package web
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -21,6 +22,8 @@ type Deps struct {
 	// Sessions keeps session data; it has fiber.Storage's method set and lives in the
 	// database, so logins survive a restart and work across instances.
 	Sessions fiber.Storage
+	// Metrics serves /metrics (Prometheus); nil leaves the route out.
+	Metrics http.Handler
 	// Checks decide /readyz.
 	Checks []handlers.Check
 	// Session bounds logins; zero values take the defaults below.

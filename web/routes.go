@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
@@ -29,6 +30,9 @@ func routes(app *fiber.App, d Deps, sessions *session.Store) {
 	// Public, no session.
 	app.Get("/healthz", handlers.Healthz())
 	app.Get("/readyz", handlers.Readyz(d.Checks...))
+	if d.Metrics != nil {
+		app.Get("/metrics", adaptor.HTTPHandler(d.Metrics))
+	}
 	app.Use("/static", filesystem.New(filesystem.Config{
 		Root:   http.FS(static.FS),
 		MaxAge: 365 * 24 * 3600, // asset URLs carry the build, so they may be cached for good

@@ -17,6 +17,7 @@ import (
 
 	"calipso/demo"
 	"calipso/handlers"
+	"calipso/metrics"
 	"calipso/store"
 	"calipso/tracking"
 	"calipso/web"
@@ -75,12 +76,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 
+	m := metrics.New()
 	app := web.New(web.Deps{
 		Log:           log,
 		Site:          handlers.Site{Build: buildVersion(), Loc: loc},
 		Users:         st,
 		Departures:    st,
 		Sessions:      st.Sessions(),
+		Metrics:       m.Handler(),
 		Checks:        []handlers.Check{{Name: "database", Fn: st.Ping}},
 		SecureCookies: cfg.SecureCookies,
 	})
