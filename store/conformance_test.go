@@ -60,6 +60,16 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		{"CommittedIsSignalledAfterAChange", testCommitted},
 		{"CommittedIsNotSignalledByAFailedChange", testCommittedNotOnFailure},
 
+		// The event pipeline (pipeline_conformance_test.go).
+		{"ClaimOutboxLeasesPendingRowsInOrder", testClaimOutbox},
+		{"ClaimOutboxTakesAgainAfterTheLease", testClaimAfterLease},
+		{"MarkPublishedTakesRowsOutOfTheBacklog", testMarkPublished},
+		{"ReleaseOutboxHoldsRowsBackUntilRetryAt", testReleaseOutbox},
+		{"ClaimOutboxLeavesALaterRowWhileAnEarlierOneIsElsewhere", testClaimKeepsDepartureOrder},
+		{"ConcurrentClaimsAreDisjointAndKeepDepartureOrder", testConcurrentClaims},
+		{"PruneOutboxDeletesOnlyOldPublishedRows", testPruneOutbox},
+		{"HandledVersionKeepsTheHighestPerConsumer", testHandledVersion},
+
 		{"CreateUserThenFindByUsernameAndID", testCreateUser},
 		{"CreateUserWithTakenUsernameIsConflict", testDuplicateUser},
 		{"UnknownUserIsNotFound", testUnknownUser},

@@ -202,3 +202,13 @@ func (tx *dbtx) queryRow(ctx context.Context, query string, args ...any) *sql.Ro
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
+
+// skipLocked ends a SELECT that claims rows: on PostgreSQL the rows are locked, and rows
+// another transaction has locked are skipped rather than waited for, so that concurrent
+// claimers take disjoint rows. SQLite's one writer at a time needs nothing.
+func (d dialect) skipLocked() string {
+	if d == dialectPostgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
