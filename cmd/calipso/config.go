@@ -20,6 +20,7 @@ type config struct {
 	TimeZone      string
 	SecureCookies bool
 	Demo          bool
+	Pipeline      pipelineConfig // serve only; see pipeline.go
 }
 
 // flags registers the shared settings on fs, with defaults taken from the environment.

@@ -49,6 +49,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfg.flags(fs, getenv)
 	fs.BoolVar(&cfg.Demo, "demo", false, "seed a day of sample departures when there are none today")
+	cfg.Pipeline.flags(fs, getenv)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -77,6 +78,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	m := metrics.New()
+	pl, err := startPipeline(ctx, cfg, st, m, log)
+	if err != nil {
+		return err
+	}
+	defer pl.stop() // after the web server has shut down
 	app := web.New(web.Deps{
 		Log:           log,
 		Site:          handlers.Site{Build: buildVersion(), Loc: loc},
@@ -84,7 +90,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Departures:    st,
 		Sessions:      st.Sessions(),
 		Metrics:       m.Handler(),
-		Checks:        []handlers.Check{{Name: "database", Fn: st.Ping}},
+		Checks:        []handlers.Check{{Name: "database", Fn: st.Ping}, {Name: "broker", Fn: pl.Broker.Ready}},
 		SecureCookies: cfg.SecureCookies,
 	})
 

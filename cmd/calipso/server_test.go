@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"calipso/internal/servicetest"
 )
 
 // server is a real `calipso serve` started through run, as main would start it.
@@ -23,8 +25,9 @@ type server struct {
 
 const adminPassword = "admin-password-for-tests"
 
-// startServer runs `calipso serve` on a free port with a SQLite database of the test's own,
-// and waits until /readyz answers 200. env overrides the environment.
+// startServer runs `calipso serve` on a free port with a SQLite database, a RabbitMQ virtual
+// host and a Redis key prefix of the test's own, and waits until /readyz answers 200. env
+// overrides the environment (give RABBITMQ_URL to share a virtual host between servers).
 func startServer(t *testing.T, env map[string]string, args ...string) *server {
 	t.Helper()
 	s := &server{env: map[string]string{
@@ -35,6 +38,9 @@ func startServer(t *testing.T, env map[string]string, args ...string) *server {
 	}}
 	for k, v := range env {
 		s.env[k] = v
+	}
+	if _, ok := s.env["RABBITMQ_URL"]; !ok {
+		s.env["RABBITMQ_URL"] = servicetest.RabbitMQ(t).URL
 	}
 	s.URL = "http://" + s.env["CALIPSO_ADDR"]
 	s.start(t, args...)
