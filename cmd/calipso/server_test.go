@@ -49,12 +49,23 @@ func startServer(t *testing.T, env map[string]string, args ...string) *server {
 
 func (s *server) start(t *testing.T, args ...string) {
 	t.Helper()
+	s.launch(t, args...)
+	s.waitReady(t)
+}
+
+// launch starts the server without waiting for it to be ready.
+func (s *server) launch(t *testing.T, args ...string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done, s.out = cancel, make(chan error, 1), &syncBuffer{}
 	getenv := func(k string) string { return s.env[k] }
 	go func() { s.done <- run(ctx, append([]string{"serve"}, args...), getenv, nil, s.out) }()
 	t.Cleanup(func() { s.stop(t) })
+}
 
+// waitReady waits until /readyz answers 200.
+func (s *server) waitReady(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		res, err := http.Get(s.URL + "/readyz")
