@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -285,5 +286,66 @@ func TestInvalidateCacheDeletesTheKeysOnceAndIgnoresDuplicatesAndOlderVersions(t
 	}
 	if count(c.StatusKey(tracking.StatusPending)) != 1 {
 		t.Fatal("v3 (Loading → In Transit) deleted the Pending lists")
+	}
+}
+
+func TestShutdownLetsTheMessageInHandFinishAndLeavesTheRestQueued(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	entered := make(chan string, 3)
+	release := make(chan struct{})
+	r.sup.Endpoint(EndpointConfig{Queue: queue, Prefetch: 1, Handler: func(_ context.Context, d Delivery) error {
+		entered <- d.Event.MessageID
+		<-release
+		return nil
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- r.sup.Run(ctx) }()
+	t.Cleanup(cancel)
+	r.waitReady()
+
+	ch := r.vhost.Channel(t)
+	for i := range 3 {
+		publish(t, ch, tracking.MessageStatusUpdated, ContentTypeJSON, fmt.Sprintf("m-%d", i),
+			statusEvent(t, fmt.Sprintf("DEP-00000%d", i+1), 2, tracking.StatusPending, tracking.StatusLoading))
+	}
+	var first string
+	select {
+	case first = <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing consumed")
+	}
+	cancel() // SIGTERM while a message is in hand
+	select {
+	case err := <-stopped:
+		t.Fatalf("Run returned (%v) before the message in hand was done", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after the handler finished")
+	}
+	if value(r.m.Consumed) != 1 {
+		t.Fatalf("consumed %v, want the one in hand", value(r.m.Consumed))
+	}
+	// The one in hand was acked; the other two wait in the queue for the next start.
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Messages != 2 {
+		t.Fatalf("%d messages left in the queue, want 2", q.Messages)
+	}
+	for range 2 {
+		d, ok, _ := ch.Get(queue, true)
+		if !ok || d.MessageId == first {
+			t.Fatalf("left in the queue: %q (ok %v); the handled %q must not be", d.MessageId, ok, first)
+		}
 	}
 }

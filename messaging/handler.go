@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"runtime/debug"
 
-	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"calipso/tracking"
 )

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"calipso/cache"
 	"calipso/messaging"
 	"calipso/metrics"
 	"calipso/store"
@@ -103,23 +104,33 @@ func parseDelays(s string) ([]time.Duration, error) {
 func (c *pipelineConfig) validate() error { return errors.Join(c.errs...) }
 
 // pipeline is the running event pipeline of one instance: the broker connection with the
-// outbox relay and, for the boards, the live feed (Broker.Live).
+// outbox relay, the tracking screens' consumer that invalidates the cache, the cache, and for
+// the boards the live feed (Broker.Live) and the board cache (Cache.Board).
 type pipeline struct {
 	Broker *messaging.Supervisor
+	Cache  *cache.Cache
+	// Departures is the store read through the cache, for the dispatcher's pages.
+	Departures *cache.Departures
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-// startPipeline starts the broker supervisor and the outbox relay. It does not wait for the
-// broker: /readyz reports it. Stop it after the web server, so that requests in flight can
-// still write to the outbox.
+// startPipeline starts the broker supervisor with the outbox relay and the consumer. It waits
+// for neither the broker nor Redis: /readyz reports the broker, and reads go to the database
+// while Redis is away. Stop it after the web server, so that requests in flight can still
+// write to the outbox.
 func startPipeline(ctx context.Context, cfg config, st *store.Store, m *metrics.Metrics, log *slog.Logger) (*pipeline, error) {
-	if err := cfg.Pipeline.validate(); err != nil {
+	pc := cfg.Pipeline
+	if err := pc.validate(); err != nil {
+		return nil, err
+	}
+	c, err := cache.New(cache.Config{URL: cfg.RedisURL, Prefix: pc.RedisPrefix, TTL: pc.CacheTTL, Log: log, Metrics: m})
+	if err != nil {
 		return nil, err
 	}
 	instance := instanceName()
-	codec, err := messaging.NewCodec(cfg.RabbitMQURL, instance, messaging.Host{
+	host := messaging.Host{
 		MachineName:            hostname(),
 		ProcessName:            "calipso",
 		ProcessID:              os.Getpid(),
@@ -127,30 +138,43 @@ func startPipeline(ctx context.Context, cfg config, st *store.Store, m *metrics.
 		AssemblyVersion:        buildVersion(),
 		FrameworkVersion:       runtime.Version(),
 		OperatingSystemVersion: runtime.GOOS + "/" + runtime.GOARCH,
-	})
+	}
+	codec, err := messaging.NewCodec(cfg.RabbitMQURL, instance, host)
 	if err != nil {
+		c.Close()
 		return nil, err
 	}
 	broker := messaging.NewSupervisor(messaging.SupervisorConfig{
 		URL: cfg.RabbitMQURL, Name: "calipso " + instance, Log: log, Metrics: m,
 	})
+	// The consumer's topology is declared first, so that the relay's first messages find
+	// the queue bound.
+	broker.Endpoint(messaging.EndpointConfig{
+		Queue:            messaging.TrackingScreenQueue,
+		Prefetch:         pc.Prefetch,
+		ImmediateRetries: pc.ImmediateRetries,
+		Delays:           pc.RetryDelays,
+		Handler:          messaging.InvalidateCache(messaging.TrackingScreenQueue, st, c),
+		Host:             host,
+	})
 	relay := broker.Relay(messaging.RelayConfig{
-		Outbox: st, Codec: codec, Wake: st.Committed(), Poll: cfg.Pipeline.OutboxPoll, Claimant: instance,
+		Outbox: st, Codec: codec, Wake: st.Committed(), Poll: pc.OutboxPoll, Claimant: instance,
 	})
 
 	// The pipeline outlives ctx (the signal) until stop: the web server shuts down first.
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p := &pipeline{Broker: broker, cancel: cancel}
+	p := &pipeline{Broker: broker, Cache: c, Departures: cache.NewDepartures(c, st), cancel: cancel}
 	p.wg.Go(func() { broker.Run(pctx) })
 	p.wg.Go(func() { relay.Report(pctx, 5*time.Second) })
 	return p, nil
 }
 
-// stop drains the pipeline (consumers ack or requeue, the relay waits for its confirms) and
-// closes the broker connection.
+// stop drains the pipeline (the consumer acks or requeues what it holds, the relay waits for
+// its confirms), closes the broker connection, then Redis.
 func (p *pipeline) stop() {
 	p.cancel()
 	p.wg.Wait()
+	p.Cache.Close()
 }
 
 // instanceName names this process in the broker's connection list, the outbox leases and the

@@ -87,7 +87,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Log:           log,
 		Site:          handlers.Site{Build: buildVersion(), Loc: loc},
 		Users:         st,
-		Departures:    st,
+		Departures:    pl.Departures,
 		Sessions:      st.Sessions(),
 		Metrics:       m.Handler(),
 		Checks:        []handlers.Check{{Name: "database", Fn: st.Ping}, {Name: "broker", Fn: pl.Broker.Ready}},

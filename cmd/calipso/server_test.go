@@ -27,7 +27,8 @@ const adminPassword = "admin-password-for-tests"
 
 // startServer runs `calipso serve` on a free port with a SQLite database, a RabbitMQ virtual
 // host and a Redis key prefix of the test's own, and waits until /readyz answers 200. env
-// overrides the environment (give RABBITMQ_URL to share a virtual host between servers).
+// overrides the environment (give RABBITMQ_URL, REDIS_URL and CALIPSO_REDIS_PREFIX to share
+// them between servers).
 func startServer(t *testing.T, env map[string]string, args ...string) *server {
 	t.Helper()
 	s := &server{env: map[string]string{
@@ -41,6 +42,10 @@ func startServer(t *testing.T, env map[string]string, args ...string) *server {
 	}
 	if _, ok := s.env["RABBITMQ_URL"]; !ok {
 		s.env["RABBITMQ_URL"] = servicetest.RabbitMQ(t).URL
+	}
+	if _, ok := s.env["REDIS_URL"]; !ok {
+		r := servicetest.RedisPrefix(t)
+		s.env["REDIS_URL"], s.env["CALIPSO_REDIS_PREFIX"] = r.URL, r.Prefix
 	}
 	s.URL = "http://" + s.env["CALIPSO_ADDR"]
 	s.start(t, args...)

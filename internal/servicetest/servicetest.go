@@ -1,12 +1,13 @@
-// Package servicetest gives a test a place of its own on the shared RabbitMQ and Redis:
-// a RabbitMQ virtual host, removed when the test ends, and a Redis key prefix, whose keys
-// are removed when the test ends. A service that is down fails the test: CI starts them.
+// Package servicetest gives a test a place of its own on the shared services: a RabbitMQ
+// virtual host, a Redis key prefix and a PostgreSQL schema, each removed (with what is in it)
+// when the test ends. A service that is down fails the test: CI starts them.
 package servicetest
 
 import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
 )
@@ -138,4 +140,41 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+const defaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// Postgres creates a schema of t's own on the test PostgreSQL (CALIPSO_TEST_POSTGRES_URL or
+// the local one), drops it with everything in it when t ends, and returns a URL whose
+// search_path is that schema.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	base := cmp.Or(os.Getenv("CALIPSO_TEST_POSTGRES_URL"), defaultPostgres)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	schema := "calipso_test_" + randomHex(8)
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		t.Fatalf("PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
