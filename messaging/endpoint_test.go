@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -81,12 +80,7 @@ func TestEndpointIsLaidOutAsAMassTransitReceiveEndpoint(t *testing.T) {
 			t.Fatalf("queue %s: %v", q, err)
 		}
 	}
-	out, err := exec.Command("rabbitmqctl", "-q", "list_bindings", "-p", r.vhost.Name,
-		"source_name", "destination_name", "destination_kind").CombinedOutput()
-	if err != nil {
-		t.Fatalf("list_bindings: %v\n%s", err, out)
-	}
-	bindings := string(out)
+	bindings := r.vhost.Bindings(t)
 	for _, b := range []string{
 		"Calipso.Tracking.Messages:DepartureStatusUpdated\t" + queue + "\texchange",
 		"Calipso.Tracking.Messages:DepartureUpdated\t" + queue + "\texchange",

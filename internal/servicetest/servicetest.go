@@ -82,7 +82,14 @@ func (v VHost) Channel(t testing.TB) *amqp.Channel {
 	return ch
 }
 
-func rabbitmqctl(t testing.TB, args ...string) {
+// Bindings lists the bindings of the virtual host, one a line: source, destination and
+// destination kind, separated by tabs.
+func (v VHost) Bindings(t testing.TB) string {
+	t.Helper()
+	return rabbitmqctl(t, "list_bindings", "-p", v.Name, "source_name", "destination_name", "destination_kind")
+}
+
+func rabbitmqctl(t testing.TB, args ...string) string {
 	t.Helper()
 	argv := append([]string{"rabbitmqctl", "-q"}, args...)
 	if os.Getuid() != 0 {
@@ -94,6 +101,7 @@ func rabbitmqctl(t testing.TB, args ...string) {
 	if err != nil {
 		t.Fatalf("rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+	return string(out)
 }
 
 // Redis is the Redis of the tests, with a key prefix of t's own. Keys under the prefix are
