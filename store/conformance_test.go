@@ -84,6 +84,15 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		{"SessionDeleteRemovesOneKey", testSessionDelete},
 		{"SessionResetRemovesAll", testSessionReset},
 		{"SessionSetPurgesExpiredRows", testSessionPurge},
+
+		// Audit trail (audit_conformance_test.go).
+		{"AuditRecordsEveryDepartureChangeWithActorAndDetail", testAuditDepartureChanges},
+		{"AuditWithoutActorNamesByOrTheSystem", testAuditWithoutActorNamesBy},
+		{"AuditIsNotWrittenByFailedChanges", testAuditNotWrittenByFailedChanges},
+		{"AuditRecordsUserChanges", testAuditUserChanges},
+		{"SetPasswordAndDisableCutOffSessions", testSessionsNotBefore},
+		{"AuditLogFiltersByUserActionSubjectTimeAndPage", testAuditLogFilters},
+		{"AuditTextIsStoredAsValidBoundedUTF8", testAuditTextIsStoredSafely},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,7 @@ const departureColumns = `id, po_number, destination, carrier, vehicle, dock, sc
 // CreateDeparture inserts a departure in status Pending, version 1, with its first history row
 // (From "" → Pending) and a DepartureUpdated outbox row (Created true).
 func (s *Store) CreateDeparture(ctx context.Context, f tracking.DepartureFields, by string) (tracking.Departure, error) {
+	ctx = orActor(ctx, by)
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return tracking.Departure{}, err
@@ -48,6 +49,9 @@ func (s *Store) CreateDeparture(ctx context.Context, f tracking.DepartureFields,
 	if err := insertOutbox(ctx, tx, tracking.MessageDepartureUpdate, dep, event); err != nil {
 		return tracking.Departure{}, err
 	}
+	if err := writeAudit(ctx, tx, tracking.AuditDepartureCreate, dep.PublicID(), departureCreatedDetail(dep)); err != nil {
+		return tracking.Departure{}, err
+	}
 	if err := s.commitOutbox(tx); err != nil {
 		return tracking.Departure{}, err
 	}
@@ -58,11 +62,19 @@ func (s *Store) CreateDeparture(ctx context.Context, f tracking.DepartureFields,
 // version. It bumps the version and writes a DepartureUpdated outbox row. ENOTFOUND for an
 // unknown id; ECONFLICT when the version is stale (nothing is written).
 func (s *Store) UpdateDeparture(ctx context.Context, id, version int64, f tracking.DepartureFields, by string) (tracking.Departure, error) {
+	ctx = orActor(ctx, by)
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return tracking.Departure{}, err
 	}
 	defer tx.Rollback()
+
+	// The values before the change, for the audit trail. Locked, so that they are the values
+	// this update replaces; the version check below still decides whether it may.
+	before, err := findDeparture(ctx, tx, id, true)
+	if err != nil {
+		return tracking.Departure{}, err
+	}
 
 	// The version check is in the WHERE clause, so two concurrent edits cannot both pass it:
 	// PostgreSQL re-checks the clause after waiting for the other's row lock, and SQLite runs
@@ -90,6 +102,10 @@ func (s *Store) UpdateDeparture(ctx context.Context, id, version int64, f tracki
 	if err := insertOutbox(ctx, tx, tracking.MessageDepartureUpdate, dep, event); err != nil {
 		return tracking.Departure{}, err
 	}
+	detail := departureChangesDetail(before.DepartureFields, dep.DepartureFields)
+	if err := writeAudit(ctx, tx, tracking.AuditDepartureUpdate, dep.PublicID(), detail); err != nil {
+		return tracking.Departure{}, err
+	}
 	if err := s.commitOutbox(tx); err != nil {
 		return tracking.Departure{}, err
 	}
@@ -102,6 +118,7 @@ func (s *Store) UpdateDeparture(ctx context.Context, id, version int64, f tracki
 // row. ENOTFOUND, ECONFLICT (stale version), or EINVALID (transition not allowed, with the
 // message from tracking.CheckTransition).
 func (s *Store) ChangeStatus(ctx context.Context, id, version int64, to tracking.Status, reason, by string) (tracking.Departure, error) {
+	ctx = orActor(ctx, by)
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return tracking.Departure{}, err
@@ -151,6 +168,10 @@ func (s *Store) ChangeStatus(ctx context.Context, id, version int64, to tracking
 	}
 	event := tracking.NewStatusUpdated(dep, cur.Status, reason)
 	if err := insertOutbox(ctx, tx, tracking.MessageStatusUpdated, dep, event); err != nil {
+		return tracking.Departure{}, err
+	}
+	detail := statusChangeDetail(cur.Status, to, reason)
+	if err := writeAudit(ctx, tx, tracking.AuditDepartureStatus, dep.PublicID(), detail); err != nil {
 		return tracking.Departure{}, err
 	}
 	if err := s.commitOutbox(tx); err != nil {

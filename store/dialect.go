@@ -87,8 +87,12 @@ func (d dialect) containsFold(column string) string {
 
 // containsPattern is the LIKE pattern for containsFold: s lower-cased, its wildcards escaped.
 func containsPattern(s string) string {
-	s = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(strings.ToLower(s))
-	return "%" + s + "%"
+	return "%" + likeEscape(strings.ToLower(s)) + "%"
+}
+
+// likeEscape escapes LIKE's wildcards for a pattern written with ESCAPE '!'.
+func likeEscape(s string) string {
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }
 
 // forUpdate locks the selected row until the transaction ends. SQLite needs nothing: its

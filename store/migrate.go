@@ -27,7 +27,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	// Migrations are numbered per area (DESIGN: 00002 pipeline, 00003 board, 00004 security,
+	// 00005 admin) and the areas land in any order, so a database may already hold 00004 when
+	// 00002 arrives: apply such a late, lower-numbered migration rather than refuse to start.
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true)}
 	gooseDialect := goose.DialectSQLite3
 	if s.dialect == dialectPostgres {
 		gooseDialect = goose.DialectPostgres

@@ -5,11 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"calipso/tracking"
 )
 
-const userColumns = `id, username, role, password_hash, disabled, created_at`
+const userColumns = `id, username, role, password_hash, disabled, created_at, sessions_not_before`
 
 // CreateUser adds a user with a bcrypt hash computed by the caller. ECONFLICT when the
 // username is taken.
@@ -30,6 +31,9 @@ func (s *Store) CreateUser(ctx context.Context, username string, role tracking.R
 		return tracking.User{}, tracking.Errorf(tracking.ECONFLICT, "The username %q is taken.", username)
 	} else if err != nil {
 		return tracking.User{}, fmt.Errorf("store: create user: %w", err)
+	}
+	if err := writeAudit(ctx, tx, tracking.AuditUserCreate, username, "role "+string(role)); err != nil {
+		return tracking.User{}, err
 	}
 	if err := tx.Commit(); err != nil {
 		return tracking.User{}, fmt.Errorf("store: commit: %w", err)
@@ -102,34 +106,43 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// SetPassword replaces a user's hash; ENOTFOUND for an unknown user.
+// SetPassword replaces a user's hash and ends the user's sessions: any session that began
+// before now no longer counts (see tracking.User.SessionsNotBefore). ENOTFOUND for an unknown
+// user.
 func (s *Store) SetPassword(ctx context.Context, userID int64, passwordHash []byte) error {
-	return s.updateUser(ctx, userID, `password_hash = ?`, passwordHash)
+	return s.updateUser(ctx, userID, tracking.AuditUserPassword, "password changed; sessions ended",
+		`password_hash = ?, sessions_not_before = ?`, passwordHash, now())
 }
 
-// SetDisabled disables or enables a user; ENOTFOUND for an unknown user.
+// SetDisabled disables or enables a user; ENOTFOUND for an unknown user. Disabling also ends
+// the user's sessions, so that enabling the user again does not bring them back.
 func (s *Store) SetDisabled(ctx context.Context, userID int64, disabled bool) error {
-	return s.updateUser(ctx, userID, `disabled = ?`, disabled)
+	if disabled {
+		return s.updateUser(ctx, userID, tracking.AuditUserDisable, "disabled; sessions ended",
+			`disabled = ?, sessions_not_before = ?`, true, now())
+	}
+	return s.updateUser(ctx, userID, tracking.AuditUserEnable, "enabled", `disabled = ?`, false)
 }
 
-// updateUser sets one column (set is a constant of this file, never user input).
-func (s *Store) updateUser(ctx context.Context, userID int64, set string, value any) error {
+// updateUser sets columns of one user and audits it (set is a constant of this file, never
+// user input).
+func (s *Store) updateUser(ctx context.Context, userID int64, action, detail, set string, values ...any) error {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 
-	res, err := tx.exec(ctx, `UPDATE users SET `+set+` WHERE id = ?`, value, userID)
-	if err != nil {
-		return fmt.Errorf("store: update user: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("store: update user: %w", err)
-	}
-	if n == 0 {
+	var username string
+	err = tx.queryRow(ctx, `UPDATE users SET `+set+` WHERE id = ? RETURNING username`,
+		append(values, userID)...).Scan(&username)
+	if errors.Is(err, sql.ErrNoRows) {
 		return userNotFound()
+	} else if err != nil {
+		return fmt.Errorf("store: update user: %w", err)
+	}
+	if err := writeAudit(ctx, tx, action, username, detail); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
@@ -149,7 +162,12 @@ func findUser(ctx context.Context, tx *dbtx, cond string, arg any) (tracking.Use
 
 func scanUser(row interface{ Scan(...any) error }) (tracking.User, error) {
 	var u tracking.User
-	err := row.Scan(&u.ID, &u.Username, &u.Role, &u.PasswordHash, &u.Disabled, timeCol{&u.CreatedAt})
+	var notBefore *time.Time
+	err := row.Scan(&u.ID, &u.Username, &u.Role, &u.PasswordHash, &u.Disabled, timeCol{&u.CreatedAt},
+		nullTimeCol{&notBefore})
+	if notBefore != nil {
+		u.SessionsNotBefore = *notBefore
+	}
 	return u, err
 }
 

@@ -32,6 +32,9 @@ type User struct {
 	PasswordHash []byte
 	Disabled     bool
 	CreatedAt    time.Time
+	// SessionsNotBefore ends every session that began before it (zero: none is ended). A
+	// password change and disabling the user set it.
+	SessionsNotBefore time.Time
 }
 
 // IsAdmin reports whether u may use the admin pages.
