@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -14,25 +15,47 @@ import (
 	"calipso/views"
 )
 
-// Users is what authentication needs from the store.
+// Users is what authentication and the administration of users need from the store.
 type Users interface {
 	UserByUsername(ctx context.Context, username string) (tracking.User, error)
 	UserByID(ctx context.Context, id int64) (tracking.User, error)
+	Users(ctx context.Context) ([]tracking.User, error)
+	CreateUser(ctx context.Context, username string, role tracking.Role, passwordHash []byte) (tracking.User, error)
+	// SetPassword and SetDisabled(true) end the user's sessions (User.SessionsNotBefore).
+	SetPassword(ctx context.Context, userID int64, passwordHash []byte) error
+	SetDisabled(ctx context.Context, userID int64, disabled bool) error
 }
 
 // SessionPolicy bounds how long a login lasts.
 type SessionPolicy struct {
-	// Idle is enforced by the session store's expiry, which every request refreshes.
+	// Idle ends a session nobody used for this long. LoadUser checks it (to within
+	// touchEvery); the session store's expiry, refreshed with it, removes the row.
 	Idle time.Duration
 	// Max is the absolute lifetime, counted from the login, however active the user is.
 	Max time.Duration
+	// Now is the clock; nil means time.Now. Tests move it to cross the limits above.
+	Now func() time.Time
 }
 
-// Session keys.
+func (p SessionPolicy) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// ended reports whether a session that began at created and was last refreshed at touched is
+// over at now.
+func (p SessionPolicy) ended(now, created, touched time.Time) bool {
+	return (p.Max > 0 && now.Sub(created) > p.Max) || (p.Idle > 0 && now.Sub(touched) > p.Idle)
+}
+
+// Session keys. Times are unix microseconds: a password change ends the sessions that began
+// before it, and a session begun in the same second, just after, must survive.
 const (
 	sessUserID  = "uid"
-	sessCreated = "created" // unix seconds of the login
-	sessTouched = "touched" // unix seconds of the last idle-expiry refresh
+	sessCreated = "created_us" // the login
+	sessTouched = "touched_us" // the last refresh of the idle expiry
 )
 
 // touchEvery limits session writes: the idle expiry is refreshed at most this often.
@@ -56,9 +79,8 @@ func LoginPage(site Site) fiber.Handler {
 	}
 }
 
-// Login checks the credentials and starts a session under a new id (so that an id planted
-// before the login is worthless after it).
-func Login(site Site, users Users, sessions *session.Store, log *slog.Logger) fiber.Handler {
+// Login checks the credentials and starts a session under a new id.
+func Login(site Site, users Users, sessions *session.Store, policy SessionPolicy, log *slog.Logger) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		name, password, next := c.FormValue("username"), c.FormValue("password"), c.FormValue("next")
 		fail := func() error {
@@ -81,23 +103,52 @@ func Login(site Site, users Users, sessions *session.Store, log *slog.Logger) fi
 		if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) != nil || u.Disabled {
 			return fail()
 		}
-		sess, err := sessions.Get(c)
-		if err != nil {
-			return err
-		}
-		if err := sess.Regenerate(); err != nil {
-			return err
-		}
-		now := time.Now().Unix()
-		sess.Set(sessUserID, u.ID)
-		sess.Set(sessCreated, now)
-		sess.Set(sessTouched, now)
-		if err := sess.Save(); err != nil {
+		if err := startSession(c, sessions, policy, u); err != nil {
 			return err
 		}
 		log.Info("login", "username", u.Username, "ip", c.IP(), "request_id", c.Locals("requestid"))
 		return c.Redirect(safeNext(next, "/departures"), fiber.StatusSeeOther)
 	}
+}
+
+// startSession logs u in under a new session id, so that an id planted before the login (or
+// known from before a password change) is worthless after it.
+func startSession(c *fiber.Ctx, sessions *session.Store, policy SessionPolicy, u tracking.User) error {
+	sess, err := sessions.Get(c)
+	if err != nil {
+		return err
+	}
+	if err := sess.Regenerate(); err != nil {
+		return err
+	}
+	now := policy.now().UnixMicro()
+	sess.Set(sessUserID, u.ID)
+	sess.Set(sessCreated, now)
+	sess.Set(sessTouched, now)
+	return sess.Save()
+}
+
+// LoginThrottled answers a login refused by the rate limit (web's login limits): 429, the
+// login form, and when to try again (the limiter has set Retry-After). It says the same for
+// every username, known or not.
+func LoginThrottled(site Site) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		return Render(c, fiber.StatusTooManyRequests, views.LoginPage(page(c, site, "Log in", ""),
+			c.FormValue("username"), c.FormValue("next"), throttledMessage(c)))
+	}
+}
+
+// throttledMessage says when to try again, from the Retry-After header the limiter set.
+func throttledMessage(c *fiber.Ctx) string {
+	wait := "a few minutes"
+	if secs, err := strconv.Atoi(string(c.Response().Header.Peek(fiber.HeaderRetryAfter))); err == nil && secs > 0 {
+		if mins := (secs + 59) / 60; mins == 1 {
+			wait = "a minute"
+		} else {
+			wait = strconv.Itoa(mins) + " minutes"
+		}
+	}
+	return "Too many failed attempts. Wait " + wait + ", then try again."
 }
 
 // Logout destroys the session on the server, not only the cookie.
@@ -114,8 +165,9 @@ func Logout(sessions *session.Store) fiber.Handler {
 	}
 }
 
-// LoadUser finds the logged-in user, if any, and leaves it for CurrentUser. It ends sessions
-// past their absolute lifetime and those of disabled or deleted users.
+// LoadUser finds the logged-in user, if any, and leaves it for CurrentUser. It ends, at once,
+// sessions idle or alive for too long, those of disabled or deleted users, and those begun
+// before the user's password changed.
 func LoadUser(users Users, sessions *session.Store, policy SessionPolicy) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		sess, err := sessions.Get(c)
@@ -126,27 +178,30 @@ func LoadUser(users Users, sessions *session.Store, policy SessionPolicy) fiber.
 		if uid == 0 {
 			return c.Next()
 		}
-		now := time.Now()
-		created, _ := sess.Get(sessCreated).(int64)
-		if policy.Max > 0 && now.Sub(time.Unix(created, 0)) > policy.Max {
+		end := func() error {
 			if err := sess.Destroy(); err != nil {
 				return err
 			}
 			return c.Next()
+		}
+		now := policy.now()
+		created, _ := sess.Get(sessCreated).(int64)
+		touched, _ := sess.Get(sessTouched).(int64)
+		if policy.ended(now, time.UnixMicro(created), time.UnixMicro(touched)) {
+			return end()
 		}
 		u, err := users.UserByID(c.UserContext(), uid)
-		if tracking.ErrorCode(err) == tracking.ENOTFOUND || (err == nil && u.Disabled) {
-			if err := sess.Destroy(); err != nil {
-				return err
-			}
-			return c.Next()
-		}
-		if err != nil {
+		switch {
+		case tracking.ErrorCode(err) == tracking.ENOTFOUND:
+			return end()
+		case err != nil:
 			return err
+		case u.Disabled || time.UnixMicro(created).Before(u.SessionsNotBefore):
+			return end()
 		}
 		c.Locals(userKey, &u)
-		if touched, _ := sess.Get(sessTouched).(int64); now.Sub(time.Unix(touched, 0)) > touchEvery {
-			sess.Set(sessTouched, now.Unix())
+		if now.Sub(time.UnixMicro(touched)) > touchEvery {
+			sess.Set(sessTouched, now.UnixMicro())
 			if err := sess.Save(); err != nil {
 				return err
 			}

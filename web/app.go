@@ -32,6 +32,10 @@ type Deps struct {
 	SecureCookies bool
 	// BodyLimit caps request bodies (413 past it); zero takes the default.
 	BodyLimit int
+	// Audit is the audit trail, which admins read at /admin/audit.
+	Audit handlers.Audit
+	// LoginLimit bounds password guessing; zero values take the defaults.
+	LoginLimit LoginLimit
 }
 
 // Defaults sized for a dispatcher's shift: idle for a long lunch, but never past a day.
@@ -59,6 +63,7 @@ func New(d Deps) *fiber.App {
 	if d.BodyLimit <= 0 {
 		d.BodyLimit = DefaultBodyLimit
 	}
+	d.LoginLimit = d.LoginLimit.withDefaults()
 	app := fiber.New(fiber.Config{
 		AppName:               "calipso",
 		BodyLimit:             d.BodyLimit,

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,13 @@ const testPassword = "correct horse battery"
 
 func newTestApp(t *testing.T) *testApp {
 	t.Helper()
+	return newTestAppWith(t, nil)
+}
+
+// newTestAppWith is newTestApp with deps adjusted by adjust (a short session policy, a small
+// body limit, …) before the app is built.
+func newTestAppWith(t *testing.T, adjust func(*web.Deps)) *testApp {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "calipso.db"))
 	if err != nil {
@@ -45,14 +53,19 @@ func newTestApp(t *testing.T) *testApp {
 		t.Fatal(err)
 	}
 	loc := time.FixedZone("Depot", 3*3600)
-	app := web.New(web.Deps{
+	deps := web.Deps{
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Site:       handlers.Site{Build: "test", Loc: loc},
 		Users:      st,
 		Departures: st,
 		Sessions:   st.Sessions(),
 		Checks:     []handlers.Check{{Name: "database", Fn: st.Ping}},
-	})
+		Audit:      st,
+	}
+	if adjust != nil {
+		adjust(&deps)
+	}
+	app := web.New(deps)
 	ta := &testApp{t: t, app: app, store: st, loc: loc}
 	ta.addUser("dispatcher", tracking.RoleDispatcher)
 	ta.addUser("boss", tracking.RoleAdmin)
@@ -172,4 +185,23 @@ func (c *client) htmx(path, target string, form url.Values) response {
 		req.Header.Set("HX-Target", target)
 	}
 	return c.do(req)
+}
+
+// userID is the id of a user, as the admin pages' URLs carry it.
+func (ta *testApp) userID(name string) string {
+	ta.t.Helper()
+	u, err := ta.store.UserByUsername(context.Background(), name)
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	return strconv.FormatInt(u.ID, 10)
+}
+
+// loginAs reports whether a fresh client can log in with these credentials.
+func (ta *testApp) loginAs(name, password string) bool {
+	ta.t.Helper()
+	c := ta.client()
+	c.get("/login")
+	res := c.post("/login", url.Values{"username": {name}, "password": {password}})
+	return res.status == fiber.StatusSeeOther
 }

@@ -38,16 +38,20 @@ func routes(app *fiber.App, d Deps, sessions *session.Store) {
 		MaxAge: 365 * 24 * 3600, // asset URLs carry the build, so they may be cached for good
 	}))
 
-	// Everything below knows who is asking, and state-changing requests carry a CSRF token.
+	// Everything below knows who is asking (and tells the store, which audits changes), and
+	// state-changing requests carry a CSRF token.
 	app.Use(handlers.LoadUser(d.Users, sessions, d.Session))
+	app.Use(withActor())
 	app.Use(skipFor(csrfProtection(sessions, d.Session.Idle, d.SecureCookies), "/board", "/ws/"))
 
 	app.Get("/login", handlers.LoginPage(site))
-	app.Post("/login", handlers.Login(site, d.Users, sessions, d.Log))
+	loginPerUser, loginPerIP := guessLimits(d.LoginLimit, formUsername, handlers.LoginThrottled(site))
+	app.Post("/login", loginPerUser, loginPerIP, handlers.Login(site, d.Users, sessions, d.Session, d.Log))
 	app.Post("/logout", handlers.Logout(sessions))
 
 	signedIn := handlers.RequireUser()
 	staff := handlers.RequireRole(tracking.RoleDispatcher, tracking.RoleAdmin)
+	admin := handlers.RequireRole(tracking.RoleAdmin)
 
 	app.Get("/", signedIn, func(c *fiber.Ctx) error { return c.Redirect("/departures", fiber.StatusSeeOther) })
 	app.Get("/departures", signedIn, staff, handlers.DepartureList(site, d.Departures))
@@ -57,6 +61,18 @@ func routes(app *fiber.App, d Deps, sessions *session.Store) {
 	app.Get("/departures/:id/edit", signedIn, staff, handlers.EditDepartureForm(site, d.Departures))
 	app.Post("/departures/:id", signedIn, staff, handlers.UpdateDeparture(site, d.Departures))
 	app.Post("/departures/:id/status", signedIn, staff, handlers.ChangeStatus(site, d.Departures))
+
+	// Accounts, users and the audit trail (issue 6).
+	app.Get("/account/password", signedIn, handlers.PasswordPage(site))
+	passwordPerUser, passwordPerIP := guessLimits(d.LoginLimit, sessionUsername, handlers.PasswordThrottled(site))
+	app.Post("/account/password", signedIn, passwordPerUser, passwordPerIP,
+		handlers.ChangePassword(site, d.Users, sessions, d.Session))
+	app.Get("/admin/users", signedIn, admin, handlers.UserList(site, d.Users))
+	app.Post("/admin/users", signedIn, admin, handlers.AddUser(site, d.Users))
+	app.Post("/admin/users/:uid/password", signedIn, admin, handlers.SetUserPassword(site, d.Users))
+	app.Post("/admin/users/:uid/disable", signedIn, admin, handlers.SetUserDisabled(site, d.Users, true))
+	app.Post("/admin/users/:uid/enable", signedIn, admin, handlers.SetUserDisabled(site, d.Users, false))
+	app.Get("/admin/audit", signedIn, admin, handlers.AuditPage(site, d.Audit))
 
 	app.Use(func(c *fiber.Ctx) error {
 		return tracking.Errorf(tracking.ENOTFOUND, "There is no page at this address.")

@@ -33,6 +33,7 @@ commands:
   serve      migrate the database, then serve (flags: calipso serve -h)
   migrate    apply database migrations and exit
   user add   --username U --role dispatcher|admin   (password read from stdin)
+  user passwd|disable|enable --username U          (passwd reads stdin; both end U's sessions)
   demo       seed sample departures [--simulate to keep moving them]
 `
 

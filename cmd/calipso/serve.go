@@ -92,6 +92,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Metrics:       m.Handler(),
 		Checks:        []handlers.Check{{Name: "database", Fn: st.Ping}, {Name: "broker", Fn: pl.Broker.Ready}},
 		SecureCookies: cfg.SecureCookies,
+		Audit:         st,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
