@@ -1,0 +1,273 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"calipso/metrics"
+	"calipso/tracking"
+	"calipso/web"
+)
+
+// These tests walk every route the app registers (app.GetRoutes), so a route added later is
+// covered without anyone remembering to: it refuses strangers unless it is listed here as
+// public, refuses dispatchers when it is an admin route, and refuses a request without a valid
+// CSRF token when it changes state.
+
+// publicRoutes answer without a session ("METHOD /path" as registered; HEAD follows GET).
+var publicRoutes = map[string]bool{
+	"GET /login":   true,
+	"POST /login":  true, // still needs a CSRF token (TestLoginItselfNeedsACSRFToken)
+	"GET /healthz": true,
+	"GET /readyz":  true,
+	"GET /metrics": true, // public when Deps.Metrics is set; see SECURITY.md
+	// /static/* is middleware, not a route: TestStaticAssetsAreServedFromTheBinary.
+}
+
+// screenRoutes are public only with a valid screen token (?screen=TOKEN). Without a session
+// they refuse like any other route, and with a wrong token they answer 403.
+var screenRoutes = map[string]bool{"/board": true, "/ws/board": true}
+
+// adminOnlyRoutes are admin routes outside /admin (everything under /admin is one).
+var adminOnlyRoutes = map[string]bool{}
+
+func isAdminRoute(r walkRoute) bool {
+	return r.Path == "/admin" || strings.HasPrefix(r.Path, "/admin/") || adminOnlyRoutes[r.Method+" "+r.Path]
+}
+
+// walkRoute is a registered route and a URL that reaches it.
+type walkRoute struct {
+	Method, Path string // as registered
+	URL          string // with its parameters filled in
+}
+
+func (r walkRoute) String() string { return r.Method + " " + r.Path }
+
+// routeParam fills a route parameter with a plausible value, so the request reaches the
+// handler rather than failing on a missing record. A new parameter name fails the walk until
+// it is added here.
+func (ta *testApp) routeParams() map[string]string {
+	d := ta.departure("Walk")
+	return map[string]string{
+		"id":  d.PublicID(),
+		"uid": ta.userID("dispatcher"),
+	}
+}
+
+var paramPattern = regexp.MustCompile(`:([A-Za-z0-9_]+)\??|\*|\+`)
+
+// routes lists every route of the app once, HEAD left out (Fiber adds one to every GET).
+func (ta *testApp) routes() []walkRoute {
+	ta.t.Helper()
+	params := ta.routeParams()
+	seen := map[string]bool{}
+	var out []walkRoute
+	for _, r := range ta.app.GetRoutes(true) {
+		if r.Method == fiber.MethodHead || seen[r.Method+" "+r.Path] {
+			continue
+		}
+		seen[r.Method+" "+r.Path] = true
+		u := paramPattern.ReplaceAllStringFunc(r.Path, func(p string) string {
+			if p == "*" || p == "+" {
+				return "x"
+			}
+			name := strings.TrimSuffix(strings.TrimPrefix(p, ":"), "?")
+			v, ok := params[name]
+			if !ok {
+				ta.t.Errorf("route %s %s: no plausible value for :%s; add one to routeParams", r.Method, r.Path, name)
+			}
+			return v
+		})
+		out = append(out, walkRoute{Method: r.Method, Path: r.Path, URL: u})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	if len(out) < 10 {
+		ta.t.Fatalf("the walk found only %d routes: %v", len(out), out)
+	}
+	return out
+}
+
+// walkApp is the test app with every optional part switched on, so every route exists.
+func walkApp(t *testing.T) *testApp {
+	return newTestAppWith(t, func(d *web.Deps) { d.Metrics = metrics.New().Handler() })
+}
+
+func unsafeMethod(m string) bool {
+	return m != fiber.MethodGet && m != fiber.MethodHead && m != fiber.MethodOptions
+}
+
+// anyForm is a body every state-changing route would accept, so that when one refuses it, the
+// refusal comes from the check under test and not from bad input.
+func anyForm() url.Values {
+	f := validDeparture()
+	for k, v := range map[string]string{
+		"version": "1", "status": "Loading", "reason": "walk",
+		"username": "walker", "role": "dispatcher", "password": "long enough password",
+		"current_password": testPassword, "new_password": "long enough password", "confirm_password": "long enough password",
+	} {
+		f.Set(k, v)
+	}
+	return f
+}
+
+// send makes one request to r as the client, with the CSRF token as given: in the form field,
+// in the header htmx uses, or not at all ("").
+func (c *client) send(r walkRoute, csrfField, csrfHeader string) response {
+	c.ta.t.Helper()
+	return c.do(walkRequest(r, csrfField, csrfHeader))
+}
+
+func walkRequest(r walkRoute, csrfField, csrfHeader string) *http.Request {
+	if !unsafeMethod(r.Method) {
+		return httptest.NewRequest(r.Method, r.URL, nil)
+	}
+	form := anyForm()
+	if csrfField != "" {
+		form.Set("_csrf", csrfField)
+	}
+	req := httptest.NewRequest(r.Method, r.URL, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if csrfHeader != "" {
+		req.Header.Set("X-CSRF-Token", csrfHeader)
+	}
+	return req
+}
+
+func refusesStranger(res response) bool {
+	switch res.status {
+	case fiber.StatusUnauthorized, fiber.StatusForbidden:
+		return true
+	case fiber.StatusFound, fiber.StatusSeeOther, fiber.StatusTemporaryRedirect:
+		return strings.HasPrefix(res.header.Get("Location"), "/login")
+	}
+	return false
+}
+
+func TestEveryRouteRefusesStrangersExceptThePublicOnes(t *testing.T) {
+	ta := walkApp(t)
+	for _, r := range ta.routes() {
+		if publicRoutes[r.String()] {
+			continue
+		}
+		// A stranger with a valid CSRF token of their own, so the refusal is the route's; and
+		// the same as htmx, since a fragment request is no way around the check either.
+		c := ta.client()
+		c.get("/login")
+		if res := c.send(r, c.csrf, c.csrf); !refusesStranger(res) {
+			t.Errorf("%s without a session: %d (Location %q); want 401, 403 or a redirect to /login",
+				r, res.status, res.header.Get("Location"))
+		}
+		req := walkRequest(r, c.csrf, c.csrf)
+		req.Header.Set("HX-Request", "true")
+		if res := c.do(req); !refusesStranger(res) {
+			t.Errorf("%s by htmx without a session: %d (Location %q); want 401, 403 or a redirect to /login",
+				r, res.status, res.header.Get("Location"))
+		}
+		if screenRoutes[r.Path] {
+			wrong := r
+			wrong.URL += "?screen=not-a-screen-token"
+			if res := ta.client().send(wrong, "", ""); res.status != fiber.StatusForbidden {
+				t.Errorf("%s with a wrong screen token: %d, want 403", r, res.status)
+			}
+		}
+	}
+}
+
+func TestPublicRoutesAnswerWithoutASession(t *testing.T) {
+	ta := walkApp(t)
+	found := map[string]bool{}
+	for _, r := range ta.routes() {
+		if !publicRoutes[r.String()] {
+			continue
+		}
+		found[r.String()] = true
+		if r.Method == fiber.MethodGet {
+			if res := ta.client().send(r, "", ""); res.status != fiber.StatusOK {
+				t.Errorf("%s: %d", r, res.status)
+			}
+		}
+	}
+	for r := range publicRoutes {
+		if !found[r] {
+			t.Errorf("%s is allowed as public but no longer registered: remove it from publicRoutes", r)
+		}
+	}
+}
+
+func TestDispatchersAreRefusedEveryAdminRoute(t *testing.T) {
+	ta := walkApp(t)
+	c := ta.loggedIn("dispatcher")
+	n := 0
+	for _, r := range ta.routes() {
+		if !isAdminRoute(r) {
+			continue
+		}
+		n++
+		if res := c.send(r, c.csrf, c.csrf); res.status != fiber.StatusForbidden {
+			t.Errorf("%s as a dispatcher: %d, want 403", r, res.status)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no admin routes found")
+	}
+	if !c.signedIn() {
+		t.Fatal("the dispatcher's session did not survive the walk")
+	}
+}
+
+// auditCount is how many changes the audit trail holds: a refused request adds none.
+func (ta *testApp) auditCount() int {
+	ta.t.Helper()
+	entries, err := ta.store.AuditLog(context.Background(), tracking.AuditFilter{Limit: 1000})
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	return len(entries)
+}
+
+func TestEveryStateChangingRouteRefusesAMissingOrWrongCSRFToken(t *testing.T) {
+	ta := walkApp(t)
+	c := ta.loggedIn("boss")
+	routes := ta.routes()
+	before := ta.auditCount()
+	tokens := []struct{ name, field, header string }{
+		{"no token", "", ""},
+		{"wrong token in the form", "not-the-token", ""},
+		{"wrong token in the header", "", "not-the-token"},
+		{"another session's token", ta.loggedIn("dispatcher").csrf, ""},
+	}
+	n := 0
+	for _, r := range routes {
+		if !unsafeMethod(r.Method) {
+			continue
+		}
+		n++
+		for _, tok := range tokens {
+			if res := c.send(r, tok.field, tok.header); res.status != fiber.StatusForbidden {
+				t.Errorf("%s with %s: %d, want 403", r, tok.name, res.status)
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("only %d state-changing routes found", n)
+	}
+	if after := ta.auditCount(); after != before {
+		t.Fatalf("refused requests changed something: %d audit entries, before %d", after, before)
+	}
+	if !c.signedIn() {
+		t.Fatal("a refused logout logged the admin out")
+	}
+	// The control: the same body with the right token does what the walk refused.
+	create := walkRoute{Method: fiber.MethodPost, Path: "/departures", URL: "/departures"}
+	if res := c.send(create, c.csrf, ""); res.status != fiber.StatusSeeOther {
+		t.Fatalf("the walk's form with the right token: %d, want 303", res.status)
+	}
+}
