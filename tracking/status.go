@@ -39,7 +39,11 @@ func ParseStatus(s string) (Status, error) {
 			return st, nil
 		}
 	}
-	return "", &Error{Code: EINVALID, Message: "Unknown status.", Fields: map[string]string{
+	return "", unknownStatus()
+}
+
+func unknownStatus() error {
+	return &Error{Code: EINVALID, Message: "Unknown status.", Fields: map[string]string{
 		"status": "Unknown status. Use one of: " + joinStatuses(Statuses) + ".",
 	}}
 }
@@ -76,11 +80,11 @@ func (s Status) CanBecome(to Status) bool {
 }
 
 // CheckTransition returns nil when from → to is allowed, and otherwise an EINVALID error whose
-// message names the allowed statuses.
+// message names the allowed statuses. Both must be statuses as written on the wire: a slug is
+// text to ParseStatus first, never a status.
 func CheckTransition(from, to Status) error {
 	if !to.Valid() {
-		_, err := ParseStatus(string(to))
-		return err
+		return unknownStatus()
 	}
 	if from.CanBecome(to) {
 		return nil

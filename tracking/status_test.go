@@ -83,3 +83,13 @@ func TestSlugIsLowerUnderscore(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// Found by FuzzTransitions: a slug passed as the target used to be accepted from any status,
+// final ones included.
+func TestASlugIsNotAStatusForCheckTransition(t *testing.T) {
+	for _, from := range Statuses {
+		if err := CheckTransition(from, Status(StatusCancelled.Slug())); ErrorCode(err) != EINVALID {
+			t.Errorf("%s → %q: %v, want EINVALID", from, StatusCancelled.Slug(), err)
+		}
+	}
+}

@@ -26,7 +26,7 @@ import (
 
 // testApp is the whole application on a fresh SQLite database of the test's own.
 type testApp struct {
-	t     *testing.T
+	t     testing.TB
 	app   *fiber.App
 	store *store.Store
 	loc   *time.Location
@@ -34,14 +34,14 @@ type testApp struct {
 
 const testPassword = "correct horse battery"
 
-func newTestApp(t *testing.T) *testApp {
+func newTestApp(t testing.TB) *testApp {
 	t.Helper()
 	return newTestAppWith(t, nil)
 }
 
 // newTestAppWith is newTestApp with deps adjusted by adjust (a short session policy, a small
 // body limit, …) before the app is built.
-func newTestAppWith(t *testing.T, adjust func(*web.Deps)) *testApp {
+func newTestAppWith(t testing.TB, adjust func(*web.Deps)) *testApp {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "calipso.db"))
