@@ -61,4 +61,3 @@ func FuzzDepartureFormPost(f *testing.F) {
 		}
 	})
 }
-
