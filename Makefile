@@ -24,7 +24,7 @@ VENDOR := static/js/htmx.min.js:node_modules/htmx.org/dist/htmx.min.js \
 # Fuzz smoke targets run by `make test` (and `make fuzz`), each as
 # PACKAGE_DIR:FuzzName, e.g. ./tracking:FuzzParseStatus. Add yours here.
 FUZZ_TARGETS ?= ./tracking:FuzzDepartureFormParse ./tracking:FuzzCheckReason ./tracking:FuzzTransitions \
-                ./tracking:FuzzParseID ./web:FuzzDepartureFormPost ./messaging:FuzzDecode
+                ./tracking:FuzzParseID ./web:FuzzDepartureFormPost ./messaging:FuzzDecodeDelivery
 FUZZTIME     ?= 5s
 
 # staticcheck from the Go module proxy (checked to work with Go 1.26.8).

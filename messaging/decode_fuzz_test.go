@@ -11,11 +11,11 @@ import (
 	"calipso/tracking"
 )
 
-// FuzzDecode feeds the decoder whatever a broker could deliver: any body, under any content
+// FuzzDecodeDelivery feeds the decoder whatever a broker could deliver: any body, under any content
 // type, AMQP type and exchange. It must never panic, must fail only with a *DecodeError (which
 // sends the message to _error rather than retrying it), and what it accepts must name a known
 // type, a well-formed departure id, a known status and a version that is not negative.
-func FuzzDecode(f *testing.F) {
+func FuzzDecodeDelivery(f *testing.F) {
 	mt := readFixtureF(f, "masstransit_status_updated.json")
 	raw := readFixtureF(f, "raw_departure_updated.json")
 	f.Add(ContentTypeMassTransit, "", "Calipso.Tracking.Messages:DepartureStatusUpdated", mt)
