@@ -67,6 +67,9 @@ func FuzzDepartureFormParse(f *testing.F) {
 		if got.ScheduledAt.Location() != time.UTC || got.ScheduledAt.Year() < 1999 || got.ScheduledAt.Year() > 3000 {
 			t.Fatalf("scheduled at %v", got.ScheduledAt)
 		}
+		if err := got.Validate(); err != nil {
+			t.Fatalf("Validate refuses what Parse accepted: %v", err)
+		}
 		// What was accepted shows in a form that is accepted again, with the same values.
 		again, err := FormOf(got, loc).Parse(loc)
 		if err != nil {
