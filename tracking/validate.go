@@ -5,9 +5,8 @@ import "time"
 // Validate checks fields that did not come through a form, such as the snapshot in an event
 // from the broker, against the rules DepartureForm.Parse applies: required fields present,
 // lengths within the limits, valid UTF-8, no control characters (newlines and tabs in notes
-// only), no surrounding spaces, times in the years 2000 to 2999 (give or take the day a time zone
-// moves them). It returns one EINVALID
-// error naming every bad field, or nil.
+// only), no surrounding spaces, times in the years 2000 to 2999 (give or take the day a time
+// zone moves them). It returns one EINVALID error naming every bad field, or nil.
 func (f DepartureFields) Validate() error {
 	errs := FieldErrors{}
 	for _, c := range []struct {
