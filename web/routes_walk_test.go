@@ -51,15 +51,27 @@ type walkRoute struct {
 
 func (r walkRoute) String() string { return r.Method + " " + r.Path }
 
-// routeParam fills a route parameter with a plausible value, so the request reaches the
-// handler rather than failing on a missing record. A new parameter name fails the walk until
-// it is added here.
-func (ta *testApp) routeParams() map[string]string {
-	d := ta.departure("Walk")
-	return map[string]string{
-		"id":  d.PublicID(),
-		"uid": ta.userID("dispatcher"),
+// routeParams fill route parameters with plausible values, so that a request reaches the
+// handler rather than failing on a missing record. A parameter is looked up by the longest
+// path prefix that names it, so ":id" can mean a departure in one place and something else in
+// another. A new parameter fails the walk until it gets a rule here.
+var routeParams = []struct {
+	prefix, name string
+	value        func(ta *testApp) string
+}{
+	{"/departures/", "id", func(ta *testApp) string { return ta.departure("Walk").PublicID() }},
+	{"/admin/users/", "uid", func(ta *testApp) string { return ta.userID("dispatcher") }},
+}
+
+// paramRule is the index in routeParams of the rule for parameter name under path, or -1.
+func paramRule(path, name string) int {
+	best := -1
+	for i, p := range routeParams {
+		if p.name == name && strings.HasPrefix(path, p.prefix) && (best < 0 || len(p.prefix) > len(routeParams[best].prefix)) {
+			best = i
+		}
 	}
+	return best
 }
 
 var paramPattern = regexp.MustCompile(`:([A-Za-z0-9_]+)\??|\*|\+`)
@@ -67,8 +79,8 @@ var paramPattern = regexp.MustCompile(`:([A-Za-z0-9_]+)\??|\*|\+`)
 // routes lists every route of the app once, HEAD left out (Fiber adds one to every GET).
 func (ta *testApp) routes() []walkRoute {
 	ta.t.Helper()
-	params := ta.routeParams()
 	seen := map[string]bool{}
+	values := map[int]string{} // by rule: each rule makes its record once
 	var out []walkRoute
 	for _, r := range ta.app.GetRoutes(true) {
 		if r.Method == fiber.MethodHead || seen[r.Method+" "+r.Path] {
@@ -80,11 +92,15 @@ func (ta *testApp) routes() []walkRoute {
 				return "x"
 			}
 			name := strings.TrimSuffix(strings.TrimPrefix(p, ":"), "?")
-			v, ok := params[name]
-			if !ok {
-				ta.t.Errorf("route %s %s: no plausible value for :%s; add one to routeParams", r.Method, r.Path, name)
+			rule := paramRule(r.Path, name)
+			if rule < 0 {
+				ta.t.Errorf("route %s %s: no plausible value for :%s; add a rule to routeParams", r.Method, r.Path, name)
+				return "x"
 			}
-			return v
+			if _, ok := values[rule]; !ok {
+				values[rule] = routeParams[rule].value(ta)
+			}
+			return values[rule]
 		})
 		out = append(out, walkRoute{Method: r.Method, Path: r.Path, URL: u})
 	}
