@@ -58,8 +58,15 @@ func requestLog(log *slog.Logger) fiber.Handler {
 
 // csrfProtection checks a token on every state-changing request, from the X-CSRF-Token
 // header (htmx) or the _csrf form field (plain forms). Tokens are kept in the session.
+//
+// A stranger's safe request gets no token, except on the login page, the one form strangers
+// see: issuing one stores a session row, and every redirect or 404 would otherwise write one.
 func csrfProtection(sessions *session.Store, idle time.Duration, secure bool) fiber.Handler {
 	return csrf.New(csrf.Config{
+		Next: func(c *fiber.Ctx) bool {
+			safe := c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead || c.Method() == fiber.MethodOptions
+			return safe && handlers.CurrentUser(c) == nil && c.Path() != "/login"
+		},
 		Session:        sessions,
 		Expiration:     idle,
 		CookieName:     "calipso_csrf",

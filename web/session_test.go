@@ -173,3 +173,17 @@ func TestAPasswordSetByAnAdminEndsTheUsersSessions(t *testing.T) {
 		t.Fatal("the new password must work and the old one not")
 	}
 }
+
+// Every token issued stores a session row; strangers get one only for the login form, so
+// requests for redirects and error pages cannot fill the sessions table.
+func TestStrangersGetNoSessionExceptForTheLoginForm(t *testing.T) {
+	ta := newTestApp(t)
+	for _, path := range []string{"/departures", "/departures/DEP-000001", "/no/such/page", "/admin/users", "/healthz", "/static/css/app.css"} {
+		if res := ta.client().get(path); len(res.header.Values("Set-Cookie")) > 0 {
+			t.Errorf("GET %s by a stranger set %v", path, res.header.Values("Set-Cookie"))
+		}
+	}
+	if res := ta.client().get("/login"); setCookies(t, res)["calipso_session"] == nil {
+		t.Fatal("the login form came without a session for its CSRF token")
+	}
+}
