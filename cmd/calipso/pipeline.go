@@ -165,7 +165,7 @@ func startPipeline(ctx context.Context, cfg config, st *store.Store, m *metrics.
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p := &pipeline{Broker: broker, Cache: c, Departures: cache.NewDepartures(c, st), cancel: cancel}
 	p.wg.Go(func() { broker.Run(pctx) })
-	p.wg.Go(func() { relay.Report(pctx, 5*time.Second) })
+	p.wg.Go(func() { relay.Report(pctx, time.Second) })
 	return p, nil
 }
 
