@@ -9,6 +9,9 @@ import (
 	"calipso/tracking"
 )
 
+// livePrefetch bounds the live events delivered to an instance and not yet handled.
+const livePrefetch = 256
+
 // Live follows every departure event on this instance, for the boards: an exclusive,
 // auto-delete, server-named queue bound to the exchange of every message type, redeclared
 // and consumed again on every (re)connect.
@@ -39,9 +42,14 @@ func (s *Supervisor) Live(onEvent func(context.Context, Event), onSubscribed fun
 				return fmt.Errorf("bind live queue: %w", err)
 			}
 		}
-		// Auto-ack: a live event that this process dies holding needs no redelivery, since the
-		// next subscription starts with a snapshot.
-		deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+		// Acked after onEvent, with a bounded prefetch, so that a slow hub makes the broker
+		// hold the backlog rather than this process's memory. (The queue dies with the
+		// connection: nothing is ever redelivered; the next subscription starts with a
+		// snapshot.)
+		if err := ch.Qos(livePrefetch, 0, false); err != nil {
+			return err
+		}
+		deliveries, err := ch.Consume(q.Name, "", false, true, false, false, nil)
 		if err != nil {
 			return fmt.Errorf("consume live queue: %w", err)
 		}
@@ -56,12 +64,14 @@ func (s *Supervisor) Live(onEvent func(context.Context, Event), onSubscribed fun
 				if !ok {
 					return errClosed
 				}
-				ev, err := Decode(&d)
-				if err != nil {
+				if ev, err := Decode(&d); err != nil {
 					log.Warn("live event skipped", "err", err, "message_id", d.MessageId)
-					continue
+				} else {
+					onEvent(ctx, ev)
 				}
-				onEvent(ctx, ev)
+				if err := d.Ack(false); err != nil {
+					return err
+				}
 			}
 		}
 	}
