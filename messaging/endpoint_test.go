@@ -134,6 +134,8 @@ func TestPoisonMessageGoesToTheErrorQueueAtOnceWithFaultHeaders(t *testing.T) {
 	if calls.Load() != 0 {
 		t.Errorf("handler called %d times for a poison message", calls.Load())
 	}
+	// Counted just after the copy is confirmed, so a moment after it can be read.
+	eventually(t, 5*time.Second, "dead-lettered counter", func() bool { return value(r.m.DeadLettered) == 1 })
 	if value(r.m.DeadLettered) != 1 || value(r.m.Retried) != 0 {
 		t.Errorf("dead-lettered %v, retried %v; want 1 and 0", value(r.m.DeadLettered), value(r.m.Retried))
 	}
@@ -188,6 +190,7 @@ func TestAFailingHandlerIsRetriedAtOnceThenLaterThenDeadLettered(t *testing.T) {
 	if len(seen) != 3 || seen[0] != 0 || seen[1] != 1 || seen[2] != 2 {
 		t.Errorf("deliveries saw redelivery counts %v, want [0 1 2]", seen)
 	}
+	eventually(t, 5*time.Second, "dead-lettered counter", func() bool { return value(r.m.DeadLettered) == 1 })
 	if value(r.m.Retried) != 8 || value(r.m.DeadLettered) != 1 || value(r.m.Consumed) != 0 {
 		t.Errorf("retried %v, dead-lettered %v, consumed %v; want 8, 1, 0",
 			value(r.m.Retried), value(r.m.DeadLettered), value(r.m.Consumed))
