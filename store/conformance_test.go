@@ -93,6 +93,15 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		{"SetPasswordAndDisableCutOffSessions", testSessionsNotBefore},
 		{"AuditLogFiltersByUserActionSubjectTimeAndPage", testAuditLogFilters},
 		{"AuditTextIsStoredAsValidBoundedUTF8", testAuditTextIsStoredSafely},
+
+		// Screens and the board filter (screens_test.go).
+		{"CreateScreenThenFindByIDAndTokenHash", testCreateScreen},
+		{"CreateScreenWithTakenNameIsConflict", testDuplicateScreenName},
+		{"UnknownScreenIsNotFound", testUnknownScreen},
+		{"UpdateScreenWithCurrentVersionBumpsItAndStaleIsConflict", testUpdateScreen},
+		{"RevokeScreenThenNewLinkReplacesTheToken", testRevokeAndRelinkScreen},
+		{"ScreensAreSortedByName", testScreensSorted},
+		{"FilterMatchAgreesWithTheQuery", testFilterMatchAgreesWithQuery},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
