@@ -43,7 +43,8 @@ module.exports = {
         },
       },
       animation: {
-        'row-flash': 'row-flash 1.5s ease-out',
+        // A changed row stays marked for a few seconds (board.js removes the class after 5 s).
+        'row-flash': 'row-flash 4s ease-out',
       },
     },
   },

@@ -39,6 +39,7 @@ func DepartureList(site Site, deps Departures) fiber.Handler {
 			props.Error = filterErrors(err)
 			return Render(c, fiber.StatusUnprocessableEntity, views.DepartureListPage(props))
 		}
+		props.SocketURL = listSocketURL(view, site.Build)
 		if props.Departures, err = deps.Departures(c.UserContext(), filter); err != nil {
 			return err
 		}

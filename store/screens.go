@@ -10,7 +10,7 @@ import (
 	"calipso/tracking"
 )
 
-const screenColumns = `id, name, docks, destinations, carriers, statuses, page_size, rotate_seconds, language,
+const screenColumns = `id, name, token_hash, docks, destinations, carriers, statuses, page_size, rotate_seconds, language,
 	theme, remove_after_minutes, version, created_at, updated_at, updated_by, revoked_at`
 
 // CreateScreen registers a screen whose link has the token with tokenHash
@@ -179,7 +179,7 @@ func scanScreen(row interface{ Scan(...any) error }) (tracking.Screen, error) {
 		sc                                        tracking.Screen
 		docks, destinations, carriers, statusList string
 	)
-	err := row.Scan(&sc.ID, &sc.Name, &docks, &destinations, &carriers, &statusList, &sc.PageSize, &sc.RotateSeconds,
+	err := row.Scan(&sc.ID, &sc.Name, &sc.TokenHash, &docks, &destinations, &carriers, &statusList, &sc.PageSize, &sc.RotateSeconds,
 		&sc.Language, &sc.Theme, &sc.RemoveAfterMinutes, &sc.Version,
 		timeCol{&sc.CreatedAt}, timeCol{&sc.UpdatedAt}, &sc.UpdatedBy, nullTimeCol{&sc.RevokedAt})
 	if err != nil {

@@ -52,7 +52,7 @@ func testCreateScreen(t *testing.T, s *Store) {
 		t.Fatalf("Screen(id) = %s, %v", showScreen(byID), err)
 	}
 	byToken, err := s.ScreenByTokenHash(t.Context(), tracking.HashScreenToken(token))
-	if err != nil || byToken.ID != sc.ID {
+	if err != nil || byToken.ID != sc.ID || byToken.TokenHash != tracking.HashScreenToken(token) {
 		t.Fatalf("ScreenByTokenHash = %s, %v", showScreen(byToken), err)
 	}
 	// The token itself is not what is stored.
@@ -119,7 +119,7 @@ func testRevokeAndRelinkScreen(t *testing.T, s *Store) {
 	}
 	_, err = s.ScreenByTokenHash(t.Context(), tracking.HashScreenToken(oldToken))
 	wantCode(t, err, tracking.ENOTFOUND)
-	if found, err := s.ScreenByTokenHash(t.Context(), tracking.HashScreenToken(newToken)); err != nil || found.ID != sc.ID {
+	if found, err := s.ScreenByTokenHash(t.Context(), tracking.HashScreenToken(newToken)); err != nil || found.ID != sc.ID || found.TokenHash != hash {
 		t.Fatalf("new token: %v", err)
 	}
 }

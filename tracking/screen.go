@@ -18,6 +18,9 @@ import (
 type Screen struct {
 	ID int64
 	ScreenProfile
+	// TokenHash is HashScreenToken of the current link's token. It changes with the link, so
+	// sockets opened with an older link can be told apart and closed.
+	TokenHash string
 	// Version grows by one with every change; the edit form carries it, and a screen that is
 	// connected re-renders when it sees a newer one.
 	Version   int64

@@ -117,6 +117,8 @@ type DepartureList struct {
 	Back string
 	// Error explains bad filter values.
 	Error string
+	// SocketURL is the WebSocket that keeps the rows live ("" for none).
+	SocketURL string
 }
 
 // DepartureRow is one row of the list: the departure, and the result of the last action on it.

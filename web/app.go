@@ -22,6 +22,9 @@ type Deps struct {
 	// Sessions keeps session data; it has fiber.Storage's method set and lives in the
 	// database, so logins survive a restart and work across instances.
 	Sessions fiber.Storage
+	// Board is the live board (wall screens, /ws/board, the screens admin); nil leaves its
+	// routes out.
+	Board *BoardDeps
 	// Metrics serves /metrics (Prometheus); nil leaves the route out.
 	Metrics http.Handler
 	// Checks decide /readyz.

@@ -74,6 +74,23 @@ func routes(app *fiber.App, d Deps, sessions *session.Store) {
 	app.Post("/admin/users/:uid/enable", signedIn, admin, handlers.SetUserDisabled(site, d.Users, false))
 	app.Get("/admin/audit", signedIn, admin, handlers.AuditPage(site, d.Audit))
 
+	// The live board: wall screens (by session or screen token), the WebSocket of boards and
+	// of the dispatchers' list, and the screens admin.
+	if b := d.Board; b != nil {
+		screens := b.Boards.Screens
+		app.Get("/board", handlers.BoardPage(b.Boards))
+		app.Get("/ws/board", handlers.BoardSocket(b.Boards, b.Hub, b.Limits))
+		app.Get("/admin/screens", signedIn, admin, handlers.ScreenList(site, screens, b.Hub))
+		app.Get("/admin/screens/new", signedIn, admin, handlers.NewScreenForm(site))
+		app.Post("/admin/screens", signedIn, admin, handlers.CreateScreen(site, screens))
+		app.Get("/admin/screens/:id/edit", signedIn, admin, handlers.EditScreenForm(site, screens))
+		app.Post("/admin/screens/:id", signedIn, admin, handlers.UpdateScreen(site, screens, b.Boards, b.Hub))
+		app.Post("/admin/screens/:id/revoke", signedIn, admin, handlers.RevokeScreen(screens, b.Hub))
+		app.Post("/admin/screens/:id/link", signedIn, admin, handlers.RelinkScreen(site, screens, b.Boards, b.Hub))
+		app.Post("/admin/screens/connections/:conn/reload", signedIn, admin, handlers.ScreenCommand(b.Hub, false))
+		app.Post("/admin/screens/connections/:conn/identify", signedIn, admin, handlers.ScreenCommand(b.Hub, true))
+	}
+
 	app.Use(func(c *fiber.Ctx) error {
 		return tracking.Errorf(tracking.ENOTFOUND, "There is no page at this address.")
 	})

@@ -269,11 +269,14 @@ func (h *Hub) Reconfigure(view View) {
 	})
 }
 
-// Disconnect closes every socket of the board key for good (a revoked screen): pages do not
-// reconnect after this close code.
-func (h *Hub) Disconnect(key, reason string) {
+// Disconnect closes for good every socket of the boards whose key matches (a revoked screen,
+// or one whose link was replaced): pages do not reconnect after this close code.
+func (h *Hub) Disconnect(match func(key string) bool, reason string) {
 	h.call(func() {
-		if b := h.boards[key]; b != nil {
+		for key, b := range h.boards {
+			if !match(key) {
+				continue
+			}
 			for c := range b.clients {
 				h.detach(c, closeRevoked, reason, false)
 			}

@@ -407,12 +407,16 @@ func TestDisconnectClosesForGood(t *testing.T) {
 	th.view(newView("a"))
 	c := th.dial("a")
 	c.next()
-	th.hub.Disconnect("a", "revoked")
+	th.view(newView("b"))
+	other := th.dial("b")
+	other.next()
+	th.hub.Disconnect(func(key string) bool { return key == "a" }, "revoked")
 	_, err := c.read(5 * time.Second)
 	var ce *websocket.CloseError
 	if !asCloseError(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
 		t.Fatalf("close: %v, want 1008 (which the htmx extension does not reconnect after)", err)
 	}
+	other.quiet(100 * time.Millisecond) // another board's socket stays
 }
 
 func TestStoppingTheHubTellsPagesToReconnect(t *testing.T) {
