@@ -36,7 +36,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 all: generate build
 
 help:
-	@echo 'make run              start services, then the app on http://localhost:8080 (demo data)'
+	@echo 'make run              start services, then the app on http://localhost:8080 (demo data, moving)'
 	@echo 'make test             check generated files, start services, go vet, go test, fuzz smoke'
 	@echo 'make build            go build -o $(BIN) ./cmd/calipso (needs no Node)'
 	@echo 'make generate         templ + vendored htmx + Tailwind CSS (needs Node/npm)'
@@ -95,7 +95,7 @@ services:
 	@scripts/services.sh
 
 run: services
-	$(GO) run ./cmd/calipso serve --demo
+	$(GO) run ./cmd/calipso serve --demo --simulate
 
 ## ---- tests ------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import (
 	"calipso/store"
 	"calipso/tracking"
 	"calipso/web"
+	"calipso/web/live"
 )
 
 // testApp is the whole application on a fresh SQLite database of the test's own.
@@ -30,6 +31,7 @@ type testApp struct {
 	app   *fiber.App
 	store *store.Store
 	loc   *time.Location
+	hub   *live.Hub
 }
 
 const testPassword = "correct horse battery"
@@ -53,20 +55,37 @@ func newTestAppWith(t testing.TB, adjust func(*web.Deps)) *testApp {
 		t.Fatal(err)
 	}
 	loc := time.FixedZone("Depot", 3*3600)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	site := handlers.Site{Build: "test", Loc: loc}
+	hub := live.New(live.Config{Build: site.Build, Log: log})
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() {
+		hub.Run(hubCtx)
+		close(hubDone)
+	}()
+	t.Cleanup(func() {
+		stopHub()
+		<-hubDone
+	})
 	deps := web.Deps{
-		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Site:       handlers.Site{Build: "test", Loc: loc},
+		Log:        log,
+		Site:       site,
 		Users:      st,
 		Departures: st,
 		Sessions:   st.Sessions(),
 		Checks:     []handlers.Check{{Name: "database", Fn: st.Ping}},
 		Audit:      st,
+		Board: &web.BoardDeps{
+			Boards: &handlers.Boards{Site: site, Departures: st, Screens: st, Heartbeat: hub.Heartbeat()},
+			Hub:    hub,
+		},
 	}
 	if adjust != nil {
 		adjust(&deps)
 	}
 	app := web.New(deps)
-	ta := &testApp{t: t, app: app, store: st, loc: loc}
+	ta := &testApp{t: t, app: app, store: st, loc: loc, hub: hub}
 	ta.addUser("dispatcher", tracking.RoleDispatcher)
 	ta.addUser("boss", tracking.RoleAdmin)
 	return ta

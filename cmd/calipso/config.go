@@ -21,6 +21,7 @@ type config struct {
 	SecureCookies bool
 	Demo          bool
 	Pipeline      pipelineConfig // serve only; see pipeline.go
+	Live          liveConfig     // serve only; see live.go
 }
 
 // flags registers the shared settings on fs, with defaults taken from the environment.

@@ -50,6 +50,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	cfg.flags(fs, getenv)
 	fs.BoolVar(&cfg.Demo, "demo", false, "seed a day of sample departures when there are none today")
 	cfg.Pipeline.flags(fs, getenv)
+	cfg.Live.flags(fs, getenv)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -83,9 +84,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer pl.stop() // after the web server has shut down
+	site := handlers.Site{Build: buildVersion(), Loc: loc}
+	cfg.Live.Simulate = cfg.Live.Simulate && cfg.Demo // never on real data
+	board, stopLive, err := startLive(ctx, cfg.Live, st, nil, site, pl.Broker, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopLive()
 	app := web.New(web.Deps{
 		Log:           log,
-		Site:          handlers.Site{Build: buildVersion(), Loc: loc},
+		Site:          site,
+		Board:         board,
 		Users:         st,
 		Departures:    pl.Departures,
 		Sessions:      st.Sessions(),
