@@ -123,6 +123,9 @@
     this.observer = watchRows(document.getElementById('board-rows'), function () { self.layout(); });
     this.layout();
     if (fromSnapshot) {
+      // How many snapshots this page has had: what a test (or a curious admin) can read to
+      // tell a live update from a reload.
+      this.body.dataset.snapshots = String((parseInt(this.body.dataset.snapshots, 10) || 0) + 1);
       this.lastMessage = Date.now();
       this.closed = false;
       this.closes = 0;
@@ -322,6 +325,8 @@
     }
     if (list && list.adopt()) {
       list.status('');
+      var c = list.container;
+      c.dataset.snapshots = String((parseInt(c.dataset.snapshots, 10) || 0) + 1);
     }
   });
 

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"calipso/internal/servicetest"
+	"calipso/store"
+	"calipso/tracking"
+)
+
+// Tests of the live board against real `calipso serve` processes, with the real pipeline:
+// outbox, RabbitMQ (a virtual host of the test's own), the instance's live queue, the hub.
+
+// session is a browser without JavaScript, logged in to a server.
+type session struct {
+	t    *testing.T
+	base string
+	http *http.Client
+	csrf string
+}
+
+var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]*)"`)
+
+func httpLogin(t *testing.T, base, user, password string) *session {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	s := &session{t: t, base: base, http: &http.Client{
+		Jar: jar, Timeout: 15 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+	s.get("/login")
+	if code, body := s.post("/login", url.Values{"username": {user}, "password": {password}}); code != http.StatusSeeOther {
+		t.Fatalf("login as %s: %d %s", user, code, body)
+	}
+	s.get("/departures") // a CSRF token bound to the new session
+	return s
+}
+
+func (s *session) do(req *http.Request) (int, string) {
+	s.t.Helper()
+	res, err := s.http.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if m := csrfField.FindStringSubmatch(string(b)); m != nil {
+		s.csrf = html.UnescapeString(m[1])
+	}
+	return res.StatusCode, string(b)
+}
+
+func (s *session) get(path string) (int, string) {
+	req, _ := http.NewRequest(http.MethodGet, s.base+path, nil)
+	return s.do(req)
+}
+
+func (s *session) post(path string, form url.Values) (int, string) {
+	if _, ok := form["_csrf"]; !ok {
+		form.Set("_csrf", s.csrf)
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return s.do(req)
+}
+
+// changeStatus moves a departure on, as a dispatcher clicking the button.
+func (s *session) changeStatus(d tracking.Departure, to tracking.Status) {
+	s.t.Helper()
+	code, body := s.post("/departures/"+d.PublicID()+"/status", url.Values{
+		"status": {string(to)}, "version": {strconv.FormatInt(d.Version, 10)}, "reason": {""}})
+	if code != http.StatusSeeOther {
+		s.t.Fatalf("status change of %s to %s: %d %s", d.PublicID(), to, code, body)
+	}
+}
+
+// openStore opens the database of a running server, as a second process would.
+func (s *server) store(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), s.env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func createDeparture(t *testing.T, st *store.Store, dest, dock string, in time.Duration) tracking.Departure {
+	t.Helper()
+	d, err := st.CreateDeparture(context.Background(), tracking.DepartureFields{
+		PONumber: "PO-" + dest, Destination: dest, Carrier: "DHL Freight", Vehicle: "TR-1", Dock: dock,
+		ScheduledAt: time.Now().Add(in).UTC().Truncate(time.Minute),
+	}, "seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func registerScreen(t *testing.T, st *store.Store, p tracking.ScreenProfile) (tracking.Screen, string) {
+	t.Helper()
+	token, hash := tracking.NewScreenToken()
+	sc, err := st.CreateScreen(context.Background(), p, hash, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc, token
+}
+
+// socket is a board WebSocket read on a goroutine of its own.
+type socket struct {
+	t    *testing.T
+	conn *websocket.Conn
+	msgs chan string
+	err  chan error
+}
+
+// dialBoard opens /ws/board?query on the server: with the session's cookie and this site as
+// Origin when s is given, as a browser would; bare (a program with a screen token) otherwise.
+func dialBoard(t *testing.T, srv *server, s *session, query string) (*socket, *http.Response, error) {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	h := http.Header{}
+	if s != nil {
+		d.Jar = s.http.Jar
+		h.Set("Origin", srv.URL)
+	}
+	conn, res, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/board?"+query, h)
+	if err != nil {
+		return nil, res, err
+	}
+	t.Cleanup(func() { conn.Close() })
+	ws := &socket{t: t, conn: conn, msgs: make(chan string, 1024), err: make(chan error, 1)}
+	go func() {
+		for {
+			_, b, err := conn.ReadMessage()
+			if err != nil {
+				ws.err <- err
+				close(ws.msgs)
+				return
+			}
+			ws.msgs <- string(b)
+		}
+	}()
+	return ws, res, nil
+}
+
+func mustDial(t *testing.T, srv *server, s *session, query string) *socket {
+	t.Helper()
+	ws, res, err := dialBoard(t, srv, s, query)
+	if err != nil {
+		t.Fatalf("dial /ws/board?%s: %v (%v)", query, err, res)
+	}
+	return ws
+}
+
+// waitFor reads messages until one satisfies ok, failing after the deadline.
+func (ws *socket) waitFor(what string, within time.Duration, ok func(string) bool) string {
+	ws.t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case msg, open := <-ws.msgs:
+			if !open {
+				ws.t.Fatalf("the socket closed (%v) before %s", <-ws.err, what)
+			}
+			if ok(msg) {
+				return msg
+			}
+		case <-deadline:
+			ws.t.Fatalf("no message with %s within %s", what, within)
+		}
+	}
+}
+
+// rowWithStatus matches a pushed or snapshot row of d showing status s.
+func rowWithStatus(d tracking.Departure, s tracking.Status) func(string) bool {
+	re := regexp.MustCompile(`<tr id="dep-` + d.PublicID() + `" class="[^"]*-` + s.Slug() + `"`)
+	return func(msg string) bool { return re.MatchString(msg) }
+}
+
+func isSnapshot(msg string) bool { return strings.HasPrefix(msg, `<div id="board-live"`) }
+
+func TestBoardSocketGetsItsSnapshotThenAStatusChangeAsAFragment(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	st := srv.store(t)
+	d := createDeparture(t, st, "Kazan", "D4", time.Hour)
+	admin := httpLogin(t, srv.URL, "admin", adminPassword)
+
+	ws := mustDial(t, srv, admin, "build=x")
+	snap := ws.waitFor("the snapshot", 10*time.Second, isSnapshot)
+	if !rowWithStatus(d, tracking.StatusPending)(snap) {
+		t.Fatalf("the snapshot does not show the departure: %s", snap)
+	}
+	admin.changeStatus(d, tracking.StatusLoading)
+	msg := ws.waitFor("the new status", 10*time.Second, rowWithStatus(d, tracking.StatusLoading))
+	if isSnapshot(msg) || !strings.HasPrefix(msg, `<tr id="dep-`+d.PublicID()+`"`) {
+		t.Fatalf("the change came as %q, want the row alone (an out-of-band swap)", msg)
+	}
+}
+
+func TestBoardSocketRefusesAForeignOriginAndABadToken(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	admin := httpLogin(t, srv.URL, "admin", adminPassword)
+	unknown, _ := tracking.NewScreenToken()
+
+	d := websocket.Dialer{Jar: admin.http.Jar}
+	_, res, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/board", http.Header{"Origin": {"http://evil.example"}})
+	if !errors.Is(err, websocket.ErrBadHandshake) || res == nil || res.StatusCode != http.StatusForbidden {
+		t.Fatalf("foreign Origin: %v, %v", err, res)
+	}
+	_, res, err = dialBoard(t, srv, nil, "screen="+unknown)
+	if !errors.Is(err, websocket.ErrBadHandshake) || res == nil || res.StatusCode != http.StatusForbidden {
+		t.Fatalf("unknown token: %v, %v", err, res)
+	}
+}
+
+func TestRevokingAScreenClosesItsSocketForGood(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	st := srv.store(t)
+	sc, token := registerScreen(t, st, tracking.DefaultScreenProfile())
+	ws := mustDial(t, srv, nil, "screen="+token)
+	ws.waitFor("the snapshot", 10*time.Second, isSnapshot)
+
+	admin := httpLogin(t, srv.URL, "admin", adminPassword)
+	admin.get("/admin/screens")
+	if code, body := admin.post("/admin/screens/"+strconv.FormatInt(sc.ID, 10)+"/revoke", url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("revoke: %d %s", code, body)
+	}
+	select {
+	case <-ws.msgs:
+		for range ws.msgs {
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the revoked screen's socket is still open")
+	}
+	var ce *websocket.CloseError
+	if err := <-ws.err; !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("closed with %v, want 1008 (the page does not reconnect)", err)
+	}
+}
+
+// screensOnline reads the calipso_screens_connected gauge of a server.
+func screensOnline(t *testing.T, srv *server) int {
+	t.Helper()
+	code, body := get(t, srv.URL+"/metrics")
+	m := regexp.MustCompile(`(?m)^calipso_screens_connected (\d+)`).FindStringSubmatch(body)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("/metrics: %d, no calipso_screens_connected", code)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestABoardClientThatNeverReadsIsDropped(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, map[string]string{"CALIPSO_WS_HEARTBEAT": "300ms"})
+	_, token := registerScreen(t, srv.store(t), tracking.DefaultScreenProfile())
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/board?screen="+token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// It never reads, so it never answers a ping: the server cuts it after two heartbeats.
+	waitUntil(t, 10*time.Second, "the screen is counted", func() bool { return screensOnline(t, srv) == 1 })
+	waitUntil(t, 10*time.Second, "the silent screen is dropped", func() bool { return screensOnline(t, srv) == 0 })
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+				t.Fatal("the server did not close the connection")
+			}
+			break
+		}
+	}
+}
+
+func TestSocketsPerAddressAreLimited(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, map[string]string{"CALIPSO_WS_PER_IP": "2"})
+	_, token := registerScreen(t, srv.store(t), tracking.DefaultScreenProfile())
+	first := mustDial(t, srv, nil, "screen="+token)
+	mustDial(t, srv, nil, "screen="+token)
+	_, res, err := dialBoard(t, srv, nil, "screen="+token)
+	if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third socket: %v, %v; want 429", err, res)
+	}
+	first.conn.Close()
+	waitUntil(t, 10*time.Second, "a closed socket frees its slot", func() bool {
+		_, _, err := dialBoard(t, srv, nil, "screen="+token)
+		return err == nil
+	})
+}
+
+// postgresSchema creates a PostgreSQL schema of the test's own (dropped at the end) and
+// returns a DATABASE_URL whose search_path is that schema.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	base := cmp.Or(os.Getenv("CALIPSO_TEST_POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "calipso_test_" + hex.EncodeToString(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		db.Close()
+		t.Fatalf("PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() {
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func TestTwoServersOnOnePostgresDatabaseUpdateEachOthersBoards(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": postgresSchema(t), "RABBITMQ_URL": servicetest.RabbitMQ(t).URL}
+	a := startServer(t, env)
+	b := startServer(t, env)
+	st := a.store(t)
+	d := createDeparture(t, st, "Tver", "D2", 2*time.Hour)
+	p := tracking.DefaultScreenProfile()
+	p.Name = "Hall B"
+	sc, token := registerScreen(t, st, p)
+
+	ws := mustDial(t, b, nil, "screen="+token)
+	ws.waitFor("the snapshot", 10*time.Second, isSnapshot)
+	// A dispatcher on server A; the screen on server B.
+	dispatcher := httpLogin(t, a.URL, "admin", adminPassword)
+	dispatcher.changeStatus(d, tracking.StatusLoading)
+	ws.waitFor("the change made through the other server", 15*time.Second, rowWithStatus(d, tracking.StatusLoading))
+
+	// A profile edited through A reaches the screen on B, which re-renders in Russian.
+	dispatcher.get("/admin/screens/" + strconv.FormatInt(sc.ID, 10) + "/edit")
+	form := url.Values{"name": {"Hall B"}, "docks": {""}, "destinations": {""}, "carriers": {""},
+		"page_size": {"12"}, "rotate_seconds": {"10"}, "language": {"ru"}, "theme": {"dark"}, "remove_after": {"30"},
+		"version": {strconv.FormatInt(sc.Version, 10)}}
+	if code, body := dispatcher.post("/admin/screens/"+strconv.FormatInt(sc.ID, 10), form); code != http.StatusSeeOther {
+		t.Fatalf("edit the profile: %d %s", code, body)
+	}
+	ws.waitFor("a snapshot in Russian", 15*time.Second, func(msg string) bool {
+		return isSnapshot(msg) && strings.Contains(msg, `lang="ru"`) && strings.Contains(msg, "Погрузка")
+	})
+}
