@@ -42,6 +42,7 @@ help:
 	@echo 'make generate         templ + vendored htmx + Tailwind CSS (needs Node/npm)'
 	@echo 'make check-generated  fail if generate changes committed files'
 	@echo 'make services         make PostgreSQL, Redis and RabbitMQ reachable on loopback'
+	@echo 'make screenshots      regenerate docs/board.png and docs/departures.png (chromium)'
 	@echo 'make fmt | lint | bench | fuzz | clean'
 
 ## ---- generated files --------------------------------------------------
@@ -123,10 +124,10 @@ PKG   ?= ./...
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(PKG)
 
-# TODO: screenshots of the pages and the board in headless chromium
-# (probably `go run ./cmd/screenshots`). Not implemented yet.
-screenshots:
-	@echo 'make screenshots: not implemented yet' >&2; exit 1
+# The README's pictures, from demo data in headless chromium: docs/board.png
+# (a wall screen at 1920x1080) and docs/departures.png (the dispatcher's list).
+screenshots: services
+	$(GO) test -tags screenshots -run '^TestScreenshots$$' -count=1 -v ./cmd/calipso
 
 ## ---- formatting and linting -------------------------------------------
 

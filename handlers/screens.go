@@ -25,7 +25,7 @@ func ScreenList(site Site, screens Screens, hub *live.Hub) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		props := views.ScreenList{Page: page(c, site, "Screens", "admin"), Screens: all, Online: map[int64][]views.ScreenConnection{}}
+		props := views.ScreenList{Page: page(c, site, "Screens", "screens"), Screens: all, Online: map[int64][]views.ScreenConnection{}}
 		for _, conn := range hub.Connections() {
 			if conn.Kind != live.KindScreen {
 				continue
@@ -57,7 +57,7 @@ func screenIDOfBoard(key string) (int64, bool) {
 func NewScreenForm(site Site) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		return Render(c, fiber.StatusOK, views.ScreenFormPage(views.ScreenFormProps{
-			Page: page(c, site, "Register a screen", "admin"),
+			Page: page(c, site, "Register a screen", "screens"),
 			Form: tracking.ScreenFormOf(tracking.DefaultScreenProfile()),
 		}))
 	}
@@ -67,7 +67,7 @@ func NewScreenForm(site Site) fiber.Handler {
 func CreateScreen(site Site, screens Screens) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		form := screenForm(c)
-		props := views.ScreenFormProps{Page: page(c, site, "Register a screen", "admin"), Form: form}
+		props := views.ScreenFormProps{Page: page(c, site, "Register a screen", "screens"), Form: form}
 		p, err := form.Parse()
 		if err == nil {
 			token, hash := tracking.NewScreenToken()
@@ -96,7 +96,7 @@ func EditScreenForm(site Site, screens Screens) fiber.Handler {
 			return err
 		}
 		return Render(c, fiber.StatusOK, views.ScreenFormPage(views.ScreenFormProps{
-			Page: page(c, site, "Edit screen "+sc.Name, "admin"), Screen: &sc,
+			Page: page(c, site, "Edit screen "+sc.Name, "screens"), Screen: &sc,
 			Form: tracking.ScreenFormOf(sc.ScreenProfile), Version: sc.Version,
 		}))
 	}
@@ -111,7 +111,7 @@ func UpdateScreen(site Site, screens Screens, boards *Boards, hub *live.Hub) fib
 			return err
 		}
 		form := screenForm(c)
-		props := views.ScreenFormProps{Page: page(c, site, "Edit screen "+sc.Name, "admin"), Screen: &sc, Form: form, Version: sc.Version}
+		props := views.ScreenFormProps{Page: page(c, site, "Edit screen "+sc.Name, "screens"), Screen: &sc, Form: form, Version: sc.Version}
 		version, verr := formVersion(c)
 		p, err := form.Parse()
 		if verr != nil {
@@ -236,7 +236,7 @@ func renderScreenLink(c *fiber.Ctx, site Site, sc tracking.Screen, token string)
 	// The answer holds a working link: no cache may keep it.
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return Render(c, fiber.StatusOK, views.ScreenLinkPage(views.ScreenLink{
-		Page: page(c, site, "Screen link", "admin"), Screen: sc,
+		Page: page(c, site, "Screen link", "screens"), Screen: sc,
 		URL: c.BaseURL() + "/board?screen=" + token,
 	}))
 }
