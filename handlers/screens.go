@@ -242,7 +242,7 @@ func renderScreenLink(c *fiber.Ctx, site Site, sc tracking.Screen, token string)
 }
 
 func screenParam(c *fiber.Ctx, screens Screens) (tracking.Screen, error) {
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	id, err := strconv.ParseInt(c.Params("screen"), 10, 64)
 	if err != nil || id <= 0 {
 		return tracking.Screen{}, tracking.Errorf(tracking.ENOTFOUND, "No such screen.")
 	}

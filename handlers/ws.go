@@ -158,12 +158,13 @@ func BoardSocket(boards *Boards, hub *live.Hub, limits SocketLimits) fiber.Handl
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	return func(c *fiber.Ctx) error {
-		if !strings.EqualFold(c.Get(fiber.HeaderUpgrade), "websocket") {
-			return fiber.NewError(fiber.StatusUpgradeRequired, "This address speaks WebSocket only.")
-		}
+		// Credentials first: a stranger learns nothing, whatever the request looks like.
 		view, viewer, err := boards.socketView(c)
 		if err != nil {
 			return err
+		}
+		if !strings.EqualFold(c.Get(fiber.HeaderUpgrade), "websocket") {
+			return fiber.NewError(fiber.StatusUpgradeRequired, "This address speaks WebSocket only.")
 		}
 		origin := c.Get(fiber.HeaderOrigin)
 		switch {

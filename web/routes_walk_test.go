@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -61,6 +62,12 @@ var routeParams = []struct {
 }{
 	{"/departures/", "id", func(ta *testApp) string { return ta.departure("Walk").PublicID() }},
 	{"/admin/users/", "uid", func(ta *testApp) string { return ta.userID("dispatcher") }},
+	{"/admin/screens/", "screen", func(ta *testApp) string {
+		sc, _ := ta.screen(tracking.DefaultScreenProfile())
+		return strconv.FormatInt(sc.ID, 10)
+	}},
+	// A board socket's id; none is open in the walk, which is fine for what it checks.
+	{"/admin/screens/connections/", "conn", func(*testApp) string { return "1" }},
 }
 
 // paramRule is the index in routeParams of the rule for parameter name under path, or -1.

@@ -75,7 +75,7 @@ func rowStatus(d tracking.Departure, s tracking.Status) string {
 	return fmt.Sprintf(`document.querySelector('#dep-%s .status-%s')`, d.PublicID(), s.Slug())
 }
 
-func addUser(t *testing.T, st *store.Store, name string, role tracking.Role) {
+func addTestUser(t *testing.T, st *store.Store, name string, role tracking.Role) {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost)
 	if err != nil {
@@ -94,7 +94,7 @@ func TestDispatcherChangeReachesBoardAndOtherDispatcherLiveAcrossServers(t *test
 	a := startServer(t, env)
 	b := startServer(t, env)
 	st := a.store(t)
-	addUser(t, st, "olga", tracking.RoleDispatcher)
+	addTestUser(t, st, "olga", tracking.RoleDispatcher)
 	d := createDeparture(t, st, "Nizhny Novgorod", "D3", time.Hour)
 	_, token := registerScreen(t, st, tracking.DefaultScreenProfile())
 

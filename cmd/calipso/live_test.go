@@ -37,8 +37,6 @@ type session struct {
 	csrf string
 }
 
-var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]*)"`)
-
 func httpLogin(t *testing.T, base, user, password string) *session {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
@@ -264,13 +262,7 @@ func TestRevokingAScreenClosesItsSocketForGood(t *testing.T) {
 // screensOnline reads the calipso_screens_connected gauge of a server.
 func screensOnline(t *testing.T, srv *server) int {
 	t.Helper()
-	code, body := get(t, srv.URL+"/metrics")
-	m := regexp.MustCompile(`(?m)^calipso_screens_connected (\d+)`).FindStringSubmatch(body)
-	if code != http.StatusOK || m == nil {
-		t.Fatalf("/metrics: %d, no calipso_screens_connected", code)
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
+	return int(metric(t, srv.URL, "calipso_screens_connected"))
 }
 
 func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {

@@ -86,7 +86,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer pl.stop() // after the web server has shut down
 	site := handlers.Site{Build: buildVersion(), Loc: loc}
 	cfg.Live.Simulate = cfg.Live.Simulate && cfg.Demo // never on real data
-	board, stopLive, err := startLive(ctx, cfg.Live, st, nil, site, pl.Broker, m, log)
+	board, stopLive, err := startLive(ctx, cfg.Live, st, pl.Cache, site, pl.Broker, m, log)
 	if err != nil {
 		return err
 	}
