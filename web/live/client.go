@@ -77,11 +77,12 @@ func (c *client) writePump(t timing) {
 				}
 				return
 			}
-			c.conn.SetWriteDeadline(time.Now().Add(t.writeWait))
+			now := time.Now()
+			c.lastSent.Store(now.UnixNano())
+			c.conn.SetWriteDeadline(now.Add(t.writeWait))
 			if err := c.conn.WritePreparedMessage(msg); err != nil {
 				return
 			}
-			c.lastSent.Store(time.Now().UnixNano())
 		case <-ping.C:
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(t.writeWait)); err != nil {
 				return
