@@ -294,3 +294,35 @@ func TestEveryStateChangingRouteRefusesAMissingOrWrongCSRFToken(t *testing.T) {
 		t.Fatalf("the walk's form with the right token: %d, want 303", res.status)
 	}
 }
+
+// notAudited are state-changing routes whose success changes nothing an admin audits.
+var notAudited = map[string]bool{
+	"POST /login":  true, // signing in is in the log, not a change
+	"POST /logout": true,
+}
+
+// TestEverySuccessfulChangeIsAudited posts the walk's form, with a valid token, to every
+// state-changing route as an admin: each one that succeeds must have added to the audit trail.
+func TestEverySuccessfulChangeIsAudited(t *testing.T) {
+	ta := walkApp(t)
+	c := ta.loggedIn("boss")
+	succeeded := 0
+	for _, r := range ta.routes() {
+		if !unsafeMethod(r.Method) || notAudited[r.String()] {
+			continue
+		}
+		before := ta.auditCount()
+		res := c.send(r, c.csrf, c.csrf)
+		if res.status >= 400 {
+			continue // refused: nothing changed (the CSRF walk checks refusals change nothing)
+		}
+		succeeded++
+		if ta.auditCount() == before {
+			t.Errorf("%s succeeded (%d) without an audit entry", r, res.status)
+		}
+		c.get("/departures") // a fresh token, in case the route rotated the session
+	}
+	if succeeded < 6 {
+		t.Fatalf("only %d changes succeeded; the walk's form no longer fits the routes", succeeded)
+	}
+}
