@@ -239,3 +239,33 @@ func testAuditTextIsStoredSafely(t *testing.T, s *Store) {
 		t.Error("the store must keep text as it is; escaping is the page's job")
 	}
 }
+
+func testAuditScreenChanges(t *testing.T, s *Store) {
+	ctx := asAlice(t)
+	_, hash := tracking.NewScreenToken()
+	sc, err := s.CreateScreen(ctx, profile("Hall A"), hash, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := profile("Hall A")
+	p.PageSize = 12
+	if sc, err = s.UpdateScreen(ctx, sc.ID, sc.Version, p, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = s.RevokeScreen(ctx, sc.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	_, hash = tracking.NewScreenToken()
+	if _, err = s.SetScreenToken(ctx, sc.ID, hash, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.UpdateScreen(ctx, sc.ID, sc.Version, p, "alice") // stale: nothing changes
+	wantCode(t, err, tracking.ECONFLICT)
+	entries := auditLog(t, s, tracking.AuditFilter{Action: "screen"})
+	wantActions(t, entries, "screen.link Hall A", "screen.revoke Hall A", "screen.update Hall A", "screen.create Hall A")
+	for _, e := range entries {
+		if e.Username != "alice" || e.IP != alice.IP {
+			t.Errorf("%s by %s from %q, want alice from %s", e.Action, e.Username, e.IP, alice.IP)
+		}
+	}
+}

@@ -93,6 +93,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *Store) {
 		{"SetPasswordAndDisableCutOffSessions", testSessionsNotBefore},
 		{"AuditLogFiltersByUserActionSubjectTimeAndPage", testAuditLogFilters},
 		{"AuditTextIsStoredAsValidBoundedUTF8", testAuditTextIsStoredSafely},
+		{"AuditRecordsScreenChanges", testAuditScreenChanges},
 
 		// Screens and the board filter (screens_test.go).
 		{"CreateScreenThenFindByIDAndTokenHash", testCreateScreen},

@@ -16,6 +16,7 @@ const screenColumns = `id, name, token_hash, docks, destinations, carriers, stat
 // CreateScreen registers a screen whose link has the token with tokenHash
 // (tracking.HashScreenToken). ECONFLICT when the name is taken.
 func (s *Store) CreateScreen(ctx context.Context, p tracking.ScreenProfile, tokenHash, by string) (tracking.Screen, error) {
+	ctx = orActor(ctx, by)
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return tracking.Screen{}, err
@@ -42,6 +43,9 @@ func (s *Store) CreateScreen(ctx context.Context, p tracking.ScreenProfile, toke
 	if err != nil {
 		return tracking.Screen{}, err
 	}
+	if err := writeAudit(ctx, tx, tracking.AuditScreenCreate, sc.Name, "screen added with a new link"); err != nil {
+		return tracking.Screen{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return tracking.Screen{}, fmt.Errorf("store: commit: %w", err)
 	}
@@ -56,7 +60,8 @@ func (s *Store) UpdateScreen(ctx context.Context, id, version int64, p tracking.
 	if err != nil {
 		return tracking.Screen{}, err
 	}
-	return s.changeScreen(ctx, id, version, by, `name = ?, docks = ?, destinations = ?, carriers = ?, statuses = ?,
+	return s.changeScreen(ctx, id, version, by, tracking.AuditScreenUpdate, "profile saved",
+		`name = ?, docks = ?, destinations = ?, carriers = ?, statuses = ?,
 		page_size = ?, rotate_seconds = ?, language = ?, theme = ?, remove_after_minutes = ?`,
 		p.Name, lists[0], lists[1], lists[2], lists[3],
 		p.PageSize, p.RotateSeconds, string(p.Language), string(p.Theme), p.RemoveAfterMinutes)
@@ -65,18 +70,21 @@ func (s *Store) UpdateScreen(ctx context.Context, id, version int64, p tracking.
 // RevokeScreen makes the screen's link stop working. Revoking a revoked screen changes
 // nothing but its version. ENOTFOUND.
 func (s *Store) RevokeScreen(ctx context.Context, id int64, by string) (tracking.Screen, error) {
-	return s.changeScreen(ctx, id, 0, by, `revoked_at = COALESCE(revoked_at, ?)`, now())
+	return s.changeScreen(ctx, id, 0, by, tracking.AuditScreenRevoke, "link revoked",
+		`revoked_at = COALESCE(revoked_at, ?)`, now())
 }
 
 // SetScreenToken gives the screen a new link (the old one stops working) and lifts a
 // revocation. ENOTFOUND.
 func (s *Store) SetScreenToken(ctx context.Context, id int64, tokenHash, by string) (tracking.Screen, error) {
-	return s.changeScreen(ctx, id, 0, by, `token_hash = ?, revoked_at = NULL`, tokenHash)
+	return s.changeScreen(ctx, id, 0, by, tracking.AuditScreenLink, "new link; the old one stops working",
+		`token_hash = ?, revoked_at = NULL`, tokenHash)
 }
 
 // changeScreen runs one UPDATE of a screen (set is a constant of this file, never user
-// input), bumping its version; version 0 skips the version check.
-func (s *Store) changeScreen(ctx context.Context, id, version int64, by, set string, args ...any) (tracking.Screen, error) {
+// input), bumping its version, and audits it as action; version 0 skips the version check.
+func (s *Store) changeScreen(ctx context.Context, id, version int64, by, action, detail, set string, args ...any) (tracking.Screen, error) {
+	ctx = orActor(ctx, by)
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return tracking.Screen{}, err
@@ -108,6 +116,9 @@ func (s *Store) changeScreen(ctx context.Context, id, version int64, by, set str
 	}
 	sc, err := findScreen(ctx, tx, `id = ?`, id)
 	if err != nil {
+		return tracking.Screen{}, err
+	}
+	if err := writeAudit(ctx, tx, action, sc.Name, detail); err != nil {
 		return tracking.Screen{}, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -43,8 +43,12 @@ const (
 	AuditUserPassword    = "user.password"
 	AuditUserDisable     = "user.disable"
 	AuditUserEnable      = "user.enable"
-	// Screens (issue 4) and dead letters (issue 5) name theirs in the same form, for example
-	// "screen.create", "screen.revoke", "deadletter.replay", "deadletter.discard".
+	AuditScreenCreate    = "screen.create"
+	AuditScreenUpdate    = "screen.update"
+	AuditScreenRevoke    = "screen.revoke"
+	AuditScreenLink      = "screen.link" // a new link, replacing the old one
+	// Dead letters (issue 5) name theirs in the same form, for example "deadletter.replay"
+	// and "deadletter.discard".
 )
 
 // AuditEntry is one recorded change: who (Username), from where (IP), when (At), what

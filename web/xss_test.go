@@ -46,6 +46,8 @@ type xssFixture struct {
 	dispatcher *client
 	admin      *client
 	ids        []string // public ids, one per payload
+	base       string   // the app on a real port, once a surface needs one
+	token      string   // a screen's link, once a surface needs one
 }
 
 func newXSSFixture(t *testing.T) *xssFixture {
@@ -64,7 +66,8 @@ func newXSSFixture(t *testing.T) *xssFixture {
 	}
 	for _, p := range xssPayloads {
 		form := validDeparture()
-		form.Set("scheduled_at", todayAt(ta, "10:00"))
+		// In an hour: on the board's window whatever the time of day.
+		form.Set("scheduled_at", time.Now().In(ta.loc).Add(time.Hour).Format(tracking.DateTimeLayout))
 		for field, max := range departureTextFields {
 			if utf8.RuneCountInString(p) <= max {
 				form.Set(field, p)
@@ -85,11 +88,6 @@ func newXSSFixture(t *testing.T) *xssFixture {
 	return x
 }
 
-// todayAt is a datetime-local value for today in the depot's zone, so the list shows it.
-func todayAt(ta *testApp, clock string) string {
-	return time.Now().In(ta.loc).Format("2006-01-02") + "T" + clock
-}
-
 // xssSurface is a place where what dispatchers typed comes back. fetch returns the HTML
 // documents (or fragments) of the surface. Verbatim surfaces show each payload as typed; the
 // others (which quote it, like the audit trail) need only keep it inert.
@@ -101,7 +99,7 @@ type xssSurface struct {
 
 // xssSurfaces: add a line for every new place that shows departure text.
 var xssSurfaces = []xssSurface{
-	{"list", true, func(t *testing.T, x *xssFixture) []string { return x.get(t, x.dispatcher, "/departures") }},
+	{"list", true, func(t *testing.T, x *xssFixture) []string { return x.get(t, x.dispatcher, "/departures?date=") }},
 	{"detail and history", true, func(t *testing.T, x *xssFixture) []string { return x.each(t, x.dispatcher, "/departures/%s") }},
 	{"edit form", true, func(t *testing.T, x *xssFixture) []string { return x.each(t, x.dispatcher, "/departures/%s/edit") }},
 	{"status row fragment", true, func(t *testing.T, x *xssFixture) []string { return x.rowFragments(t) }},
@@ -110,6 +108,9 @@ var xssSurfaces = []xssSurface{
 	{"audit trail", false, func(t *testing.T, x *xssFixture) []string { return x.get(t, x.admin, "/admin/audit") }},
 	{"404 page echoing the id", false, func(t *testing.T, x *xssFixture) []string { return x.notFounds(t) }},
 	{"login form echoing the username", true, func(t *testing.T, x *xssFixture) []string { return x.logins(t) }},
+	{"wall board", true, func(t *testing.T, x *xssFixture) []string { return x.boardPage(t) }},
+	{"wall board socket", true, func(t *testing.T, x *xssFixture) []string { return x.screenSocket(t) }},
+	{"dispatcher list socket", true, func(t *testing.T, x *xssFixture) []string { return x.listSocket(t) }},
 }
 
 func TestWhatDispatchersTypeComesBackEscapedEverywhere(t *testing.T) {
