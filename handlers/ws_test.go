@@ -208,8 +208,13 @@ func TestSameOriginComparesHostsOnly(t *testing.T) {
 
 func TestConnCounterLimitsPerAddress(t *testing.T) {
 	c := &connCounter{max: 2, n: map[string]int{}}
-	if !c.acquire("a") || !c.acquire("a") || c.acquire("a") || !c.acquire("b") {
-		t.Fatal("limit not applied per address")
+	for i, want := range []bool{true, true, false} {
+		if got := c.acquire("a"); got != want {
+			t.Fatalf("acquire %d from a = %v, want %v", i+1, got, want)
+		}
+	}
+	if !c.acquire("b") {
+		t.Fatal("another address is refused because of the first")
 	}
 	c.release("a")
 	if !c.acquire("a") {

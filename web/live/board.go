@@ -47,20 +47,7 @@ type op []byte
 // is already in place. Rows are rendered only when new or changed; render is called once per
 // such row.
 func (b *board) diff(next map[string]tracking.Departure, render func(tracking.Departure) []byte) []op {
-	order := make([]string, 0, len(next))
-	for id := range next {
-		order = append(order, id)
-	}
-	sort.Slice(order, func(i, j int) bool {
-		a, c := next[order[i]], next[order[j]]
-		if b.view.Less(a, c) {
-			return true
-		}
-		if b.view.Less(c, a) {
-			return false
-		}
-		return order[i] < order[j] // a total order, so equal keys cannot swap places between diffs
-	})
+	order := b.nextOrder(next)
 
 	// The rows present before and after whose relative order is kept (a longest increasing
 	// subsequence of their new positions) stay where they are; other common rows move.
@@ -86,11 +73,9 @@ func (b *board) diff(next map[string]tracking.Departure, render func(tracking.De
 	for _, id := range order {
 		d := next[id]
 		old, had := b.rows[id]
-		r := &row{d: d}
-		if had && old.d.Version == d.Version {
-			r.html = old.html
-		} else {
-			r.html = render(d)
+		r := old
+		if !had || old.d.Version != d.Version {
+			r = &row{d: d, html: render(d)}
 		}
 		rows[id] = r
 		switch {
@@ -121,6 +106,46 @@ func (b *board) diff(next map[string]tracking.Departure, render func(tracking.De
 	return ops
 }
 
+// nextOrder sorts next. The rows that stay unchanged keep their old order, which is sorted
+// already; the new and changed ones are placed by binary search, unless they are many.
+func (b *board) nextOrder(next map[string]tracking.Departure) []string {
+	less := func(a, c string) bool {
+		da, dc := next[a], next[c]
+		switch {
+		case b.view.Less(da, dc):
+			return true
+		case b.view.Less(dc, da):
+			return false
+		}
+		return a < c // a total order, so equal keys cannot swap places between diffs
+	}
+	var keep, add []string
+	for _, id := range b.order {
+		if d, ok := next[id]; ok {
+			if b.rows[id].d.Version == d.Version {
+				keep = append(keep, id)
+			} else {
+				add = append(add, id)
+			}
+		}
+	}
+	for id := range next {
+		if _, had := b.rows[id]; !had {
+			add = append(add, id)
+		}
+	}
+	if len(add) > 8 && len(add) > len(next)/8 {
+		order := append(keep, add...)
+		sort.Slice(order, func(i, j int) bool { return less(order[i], order[j]) })
+		return order
+	}
+	for _, id := range add {
+		i := sort.Search(len(keep), func(i int) bool { return less(id, keep[i]) })
+		keep = slices.Insert(keep, i, id)
+	}
+	return keep
+}
+
 // departures returns what the board shows, by public id.
 func (b *board) departures() map[string]tracking.Departure {
 	m := make(map[string]tracking.Departure, len(b.rows))
@@ -133,13 +158,16 @@ func (b *board) departures() map[string]tracking.Departure {
 // stable returns the ids of seq (in old order) that can stay in place: a longest increasing
 // subsequence of their new positions.
 func stable(seq []string, pos map[string]int) map[string]bool {
+	p := make([]int, len(seq))
+	for i, id := range seq {
+		p[i] = pos[id]
+	}
 	// Patience sorting: tails[k] is the index in seq of the smallest tail of an increasing
 	// run of length k+1; prev links each element to its predecessor.
 	tails := []int{}
 	prev := make([]int, len(seq))
-	for i, id := range seq {
-		p := pos[id]
-		k := sort.Search(len(tails), func(k int) bool { return pos[seq[tails[k]]] >= p })
+	for i := range seq {
+		k := sort.Search(len(tails), func(k int) bool { return p[tails[k]] >= p[i] })
 		if k > 0 {
 			prev[i] = tails[k-1]
 		} else {

@@ -78,14 +78,14 @@ func (v *testView) Load(ctx context.Context, _ time.Time, fresh bool) ([]trackin
 // testHub runs a hub behind an httptest server whose sockets watch the view named by the
 // "board" query parameter.
 type testHub struct {
-	t     *testing.T
+	t     testing.TB
 	hub   *Hub
 	srv   *httptest.Server
 	views sync.Map // key → View
 	stop  func()
 }
 
-func startHub(t *testing.T, cfg Config) *testHub {
+func startHub(t testing.TB, cfg Config) *testHub {
 	t.Helper()
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -124,7 +124,7 @@ func (th *testHub) view(v View) { th.views.Store(v.Key(), v) }
 // testConn reads its socket on a goroutine of its own (a timed-out read would break a gorilla
 // connection for good), so that tests can wait for a message, or for silence, with deadlines.
 type testConn struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 	msgs chan string
 	err  chan error // the read error that ended the connection
