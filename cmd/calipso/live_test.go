@@ -214,6 +214,9 @@ func TestBoardSocketGetsItsSnapshotThenAStatusChangeAsAFragment(t *testing.T) {
 	if isSnapshot(msg) || !strings.HasPrefix(msg, `<tr id="dep-`+d.PublicID()+`"`) {
 		t.Fatalf("the change came as %q, want the row alone (an out-of-band swap)", msg)
 	}
+	if n := metric(t, srv.URL, "calipso_consume_to_socket_seconds_count"); n < 1 {
+		t.Fatalf("calipso_consume_to_socket_seconds_count = %v after a change reached a socket", n)
+	}
 }
 
 func TestBoardSocketRefusesAForeignOriginAndABadToken(t *testing.T) {
