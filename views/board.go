@@ -77,7 +77,14 @@ func (b Board) attrs() templ.Attributes {
 	return a
 }
 
-func (b Board) boardClass() string { return "board board-theme-" + b.theme() }
+// boardClass is spelled out per theme: Tailwind keeps only the classes it finds written in
+// full in the sources.
+func (b Board) boardClass() string {
+	if b.theme() == string(tracking.ThemeLight) {
+		return "board board-theme-light"
+	}
+	return "board board-theme-dark"
+}
 
 func (r BoardRowProps) rowClass() string {
 	return "board-row board-row-" + r.D.Status.Slug()
