@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -268,4 +269,32 @@ func TestBoardReloadsItselfWhenTheServerBuildChanges(t *testing.T) {
 	srv.start(t)
 	waitJS(t, ctx, 45*time.Second, "the page reloads into the new build",
 		`window.calipsoMark === undefined && document.getElementById('board-live') && document.getElementById('board-live').dataset.build === 'build-two'`)
+}
+
+// TestAdminIdentifiesAndReloadsOneScreen: from the screens page, an admin makes one
+// connected screen show its name large, then reload itself.
+func TestAdminIdentifiesAndReloadsOneScreen(t *testing.T) {
+	srv := startServer(t, nil)
+	p := tracking.DefaultScreenProfile()
+	p.Name = "Yard gate"
+	_, token := registerScreen(t, srv.store(t), p)
+	ctx := browsertest.New(t)
+	openBoard(t, ctx, srv.URL+"/board?screen="+token)
+
+	admin := httpLogin(t, srv.URL, "admin", adminPassword)
+	_, page := admin.get("/admin/screens")
+	m := regexp.MustCompile(`/admin/screens/connections/(\d+)/identify`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("the screens page does not list the connected screen: %s", page)
+	}
+	if code, _ := admin.post(m[0], url.Values{}); code != 303 {
+		t.Fatalf("identify: %d", code)
+	}
+	waitJS(t, ctx, 10*time.Second, "the screen shows its name",
+		`!document.getElementById('board-identify').hidden && document.getElementById('board-identify').textContent === 'Screen: Yard gate · #`+m[1]+`'`)
+	if code, _ := admin.post("/admin/screens/connections/"+m[1]+"/reload", url.Values{}); code != 303 {
+		t.Fatalf("reload: %d", code)
+	}
+	waitJS(t, ctx, 15*time.Second, "the screen reloads and reconnects",
+		`window.calipsoMark === undefined && document.body.dataset.snapshots >= 1`)
 }
