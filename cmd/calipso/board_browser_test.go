@@ -298,3 +298,24 @@ func TestAdminIdentifiesAndReloadsOneScreen(t *testing.T) {
 	waitJS(t, ctx, 15*time.Second, "the screen reloads and reconnects",
 		`window.calipsoMark === undefined && document.body.dataset.snapshots >= 1`)
 }
+
+// TestBoardShowsBannerWhenAnOpenSocketFallsSilent: the socket stays open but nothing comes
+// through (a half-open connection, a stuck proxy); after twice the heartbeat interval the
+// board says so, and when messages flow again the banner goes.
+func TestBoardShowsBannerWhenAnOpenSocketFallsSilent(t *testing.T) {
+	srv := startServer(t, map[string]string{"CALIPSO_WS_HEARTBEAT": "1s"})
+	_, token := registerScreen(t, srv.store(t), tracking.DefaultScreenProfile())
+	ctx := browsertest.New(t)
+	openBoard(t, ctx, srv.URL+"/board?screen="+token)
+	waitJS(t, ctx, 5*time.Second, "a heartbeat keeps the board fresh", `document.getElementById('board-banner').hidden`)
+
+	// Swallow every message before board.js sees it: to the page, the socket falls silent.
+	js[chromedp.Void](t, ctx, `window.calipsoSilence = e => e.stopImmediatePropagation();
+		document.body.addEventListener('htmx:wsBeforeMessage', calipsoSilence);
+		document.body.addEventListener('htmx:wsAfterMessage', calipsoSilence)`)
+	waitJS(t, ctx, 10*time.Second, "the banner appears on silence", `!document.getElementById('board-banner').hidden`)
+	js[chromedp.Void](t, ctx, `document.body.removeEventListener('htmx:wsBeforeMessage', calipsoSilence);
+		document.body.removeEventListener('htmx:wsAfterMessage', calipsoSilence)`)
+	waitJS(t, ctx, 10*time.Second, "the banner clears when messages come again", `document.getElementById('board-banner').hidden`)
+	stillMarked(t, ctx, "after the silence")
+}
