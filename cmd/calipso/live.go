@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -106,7 +107,8 @@ func feed(ctx context.Context, hub *live.Hub, st *store.Store, ev messaging.Even
 		}
 		d = &got
 	}
-	if err := hub.Publish(ctx, *d, consumed); err != nil && ctx.Err() == nil {
+	// During shutdown the hub stops before the broker: the events left are no one's concern.
+	if err := hub.Publish(ctx, *d, consumed); err != nil && ctx.Err() == nil && !errors.Is(err, live.ErrStopped) {
 		log.Warn("live: hub refused an event", "departure", ev.DepartureID, "err", err)
 	}
 }
