@@ -91,7 +91,10 @@ func addTestUser(t *testing.T, st *store.Store, name string, role tracking.Role)
 // PostgreSQL database. Dispatcher A works on server A; a wall screen and dispatcher B watch
 // server B. A's status change shows on B's board and B's list without a reload.
 func TestDispatcherChangeReachesBoardAndOtherDispatcherLiveAcrossServers(t *testing.T) {
-	env := map[string]string{"DATABASE_URL": postgresSchema(t), "RABBITMQ_URL": servicetest.RabbitMQ(t).URL}
+	// One database, one broker, one cache, as a deployment of several instances has.
+	red := servicetest.RedisPrefix(t)
+	env := map[string]string{"DATABASE_URL": postgresSchema(t), "RABBITMQ_URL": servicetest.RabbitMQ(t).URL,
+		"REDIS_URL": red.URL, "CALIPSO_REDIS_PREFIX": red.Prefix}
 	a := startServer(t, env)
 	b := startServer(t, env)
 	st := a.store(t)

@@ -354,7 +354,10 @@ func postgresSchema(t *testing.T) string {
 
 func TestTwoServersOnOnePostgresDatabaseUpdateEachOthersBoards(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"DATABASE_URL": postgresSchema(t), "RABBITMQ_URL": servicetest.RabbitMQ(t).URL}
+	// One database, one broker, one cache, as a deployment of several instances has.
+	red := servicetest.RedisPrefix(t)
+	env := map[string]string{"DATABASE_URL": postgresSchema(t), "RABBITMQ_URL": servicetest.RabbitMQ(t).URL,
+		"REDIS_URL": red.URL, "CALIPSO_REDIS_PREFIX": red.Prefix}
 	a := startServer(t, env)
 	b := startServer(t, env)
 	st := a.store(t)
