@@ -427,6 +427,8 @@ func (h *Hub) apply(ch change) {
 		return // a duplicate, or older than what boards show
 	}
 	h.latest[id] = known{d: ch.d, at: h.now()}
+	// ConsumeToSocket is observed once per change that reached any socket, when its swaps are
+	// queued to the sockets' write pumps (which write them at once unless a socket is slow).
 	if h.propagate([]tracking.Departure{ch.d}, nil) && h.cfg.Metrics != nil && !ch.consumedAt.IsZero() {
 		h.cfg.Metrics.ConsumeToSocket.Observe(time.Since(ch.consumedAt).Seconds())
 	}
