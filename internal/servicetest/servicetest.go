@@ -66,6 +66,21 @@ func (v VHost) CloseConnections(t testing.TB) {
 	rabbitmqctl(t, "close_all_connections", "-p", v.Name, "test: broker restart")
 }
 
+// DenyAccess takes the guest user's permissions on the virtual host away and closes its
+// connections, so that the app cannot reconnect: the broker is unreachable for it while the
+// test's own connections (opened before) keep working. AllowAccess gives them back.
+func (v VHost) DenyAccess(t testing.TB) {
+	t.Helper()
+	rabbitmqctl(t, "clear_permissions", "-p", v.Name, "guest")
+	v.CloseConnections(t)
+}
+
+// AllowAccess undoes DenyAccess.
+func (v VHost) AllowAccess(t testing.TB) {
+	t.Helper()
+	rabbitmqctl(t, "set_permissions", "-p", v.Name, "guest", ".*", ".*", ".*")
+}
+
 // Channel opens a connection and a channel to the virtual host, closed when t ends, for a
 // test to declare, publish and read with.
 func (v VHost) Channel(t testing.TB) *amqp.Channel {
