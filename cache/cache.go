@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -137,6 +138,22 @@ func (c *Cache) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	return c.rdb.Ping(ctx).Err()
+}
+
+// UsedMemory is Redis's own figure of the memory it uses ("1.52M"), for the admin page.
+func (c *Cache) UsedMemory(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	info, err := c.rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory_human:"); ok {
+			return v, nil
+		}
+	}
+	return "", errors.New("redis INFO has no used_memory_human")
 }
 
 // DepartureKey is the key of one departure (public id DEP-000123).

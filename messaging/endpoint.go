@@ -97,11 +97,19 @@ func (s *Supervisor) Endpoint(cfg EndpointConfig) {
 	s.add(&worker{name: "endpoint " + cfg.Queue, declare: e.declare, run: e.run})
 }
 
-func (e *endpoint) errorName() string { return e.cfg.Queue + "_error" }
+// ErrorQueue is the name of an endpoint's dead-letter queue (and exchange), as MassTransit
+// names it.
+func ErrorQueue(queue string) string { return queue + "_error" }
 
-func (e *endpoint) delayQueue(d time.Duration) string {
-	return fmt.Sprintf("%s_delay_%dms", e.cfg.Queue, d.Milliseconds())
+// DelayQueue is the name of the TTL queue that holds an endpoint's messages for one delayed
+// redelivery.
+func DelayQueue(queue string, d time.Duration) string {
+	return fmt.Sprintf("%s_delay_%dms", queue, d.Milliseconds())
 }
+
+func (e *endpoint) errorName() string { return ErrorQueue(e.cfg.Queue) }
+
+func (e *endpoint) delayQueue(d time.Duration) string { return DelayQueue(e.cfg.Queue, d) }
 
 func (e *endpoint) declare(ch *amqp.Channel) error {
 	q := e.cfg.Queue

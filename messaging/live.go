@@ -37,6 +37,9 @@ func (s *Supervisor) Live(onEvent func(context.Context, Event), onSubscribed fun
 		if err != nil {
 			return fmt.Errorf("declare live queue: %w", err)
 		}
+		s.mu.Lock()
+		s.liveQueue = q.Name
+		s.mu.Unlock()
 		for _, t := range tracking.MessageTypes {
 			if err := ch.QueueBind(q.Name, "", ExchangeName(t), false, nil); err != nil {
 				return fmt.Errorf("bind live queue: %w", err)
@@ -76,4 +79,12 @@ func (s *Supervisor) Live(onEvent func(context.Context, Event), onSubscribed fun
 		}
 	}
 	s.add(&worker{name: "live", declare: declareMessageExchanges, run: run})
+}
+
+// LiveQueue is the name the broker gave this instance's live queue on the current connection;
+// "" before the first subscription.
+func (s *Supervisor) LiveQueue() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.liveQueue
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -65,6 +66,18 @@ type Relay struct {
 	cfg RelayConfig
 	log *slog.Logger
 	m   *metrics.Metrics
+
+	mu          sync.Mutex
+	lastPublish time.Time     // when the broker last confirmed a row of ours
+	lastLag     time.Duration // how long that row waited between its commit and the confirm
+}
+
+// LastPublish tells when this relay last had a row confirmed, and how long that row had
+// waited since its commit: the admin page's "relay lag". Zero before the first.
+func (r *Relay) LastPublish() (at time.Time, lag time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastPublish, r.lastLag
 }
 
 // Relay creates the outbox relay and runs it on every connection. Call Relay.Report too, to
@@ -230,6 +243,7 @@ func (r *Relay) publishWindow(ctx context.Context, ch *amqp.Channel, returns <-c
 		reasons                  = map[int64]string{}
 		held                     = map[string]bool{} // departures with a failed row in this window
 		lastErr                  string
+		lastLag                  time.Duration
 	)
 	for i, m := range msgs {
 		reason := failed[i]
@@ -259,12 +273,17 @@ func (r *Relay) publishWindow(ctx context.Context, ch *amqp.Channel, returns <-c
 			if confirmedAt[i].IsZero() { // confirmed just after the timeout
 				confirmedAt[i] = time.Now()
 			}
-			r.m.CommitToConfirm.Observe(confirmedAt[i].Sub(m.CreatedAt).Seconds())
+			lastLag = confirmedAt[i].Sub(m.CreatedAt)
+			r.m.CommitToConfirm.Observe(lastLag.Seconds())
 		}
 	}
 	if err := r.cfg.Outbox.MarkPublished(finish, published); err != nil {
 		// The rows stay leased, then are published again: duplicates, never losses.
 		r.log.Error("mark outbox rows published", "rows", len(published), "err", err)
+	} else if len(published) > 0 {
+		r.mu.Lock()
+		r.lastPublish, r.lastLag = time.Now(), lastLag
+		r.mu.Unlock()
 	}
 	r.m.Published.Add(float64(len(published)))
 	if len(retry) > 0 {

@@ -54,10 +54,11 @@ type Supervisor struct {
 	log  *slog.Logger
 	m    *metrics.Metrics
 
-	mu       sync.Mutex
-	workers  []*worker
-	notReady error         // nil while connected with the topology declared
-	added    chan struct{} // a worker was added while running (capacity 1)
+	mu        sync.Mutex
+	workers   []*worker
+	notReady  error         // nil while connected with the topology declared
+	liveQueue string        // the server-named queue of Live, for the admin page
+	added     chan struct{} // a worker was added while running (capacity 1)
 }
 
 // worker is one user of the connection. declare redeclares what it needs (idempotent) on a
