@@ -180,21 +180,35 @@ func RelinkScreen(site Site, screens Screens, boards *Boards, hub *live.Hub) fib
 	}
 }
 
+// Audit actions of the commands sent to a connected screen.
+const (
+	AuditScreenReload   = "screen.reload"
+	AuditScreenIdentify = "screen.identify"
+)
+
 // ScreenCommand is POST /admin/screens/connections/:conn/reload and …/identify: it tells one
-// screen connected to this instance to reload its page, or to show its name large.
-func ScreenCommand(hub *live.Hub, identify bool) fiber.Handler {
+// screen connected to this instance to reload its page, or to show its name large. It returns
+// to the page the admin came from (next), the screens admin by default.
+func ScreenCommand(hub *live.Hub, audit Audit, identify bool) fiber.Handler {
+	action, send := AuditScreenReload, hub.Reload
+	if identify {
+		action, send = AuditScreenIdentify, hub.Identify
+	}
 	return func(c *fiber.Ctx) error {
 		id, err := strconv.ParseUint(c.Params("conn"), 10, 64)
-		ok := err == nil
-		if ok && identify {
-			ok = hub.Identify(id)
-		} else if ok {
-			ok = hub.Reload(id)
-		}
-		if !ok {
+		if err != nil || !send(id) {
 			return tracking.Errorf(tracking.ENOTFOUND, "That screen is no longer connected here.")
 		}
-		return c.Redirect("/admin/screens", fiber.StatusSeeOther)
+		name := ""
+		for _, conn := range hub.Connections() {
+			if conn.ID == id {
+				name = conn.Name
+			}
+		}
+		if err := audit.Audit(c.UserContext(), action, name, "connection "+c.Params("conn")); err != nil {
+			return err
+		}
+		return c.Redirect(safeNext(c.FormValue("next"), "/admin/screens"), fiber.StatusSeeOther)
 	}
 }
 

@@ -101,9 +101,3 @@ func languageName(l tracking.Language) string {
 	return string(l)
 }
 
-func ago(t, now time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return now.Sub(t).Truncate(time.Second).String() + " ago"
-}

@@ -203,7 +203,7 @@ func ScreensPage(p ScreenList) templ.Component {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var12 string
-					templ_7745c5c3_Var12, templ_7745c5c3_Err = templ.JoinStringErrs(ago(c.LastSentAt, time.Now()))
+					templ_7745c5c3_Var12, templ_7745c5c3_Err = templ.JoinStringErrs(ago(time.Now(), c.LastSentAt))
 					if templ_7745c5c3_Err != nil {
 						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/screens.templ`, Line: 49, Col: 147}
 					}

@@ -25,6 +25,8 @@ type Deps struct {
 	// Board is the live board (wall screens, /ws/board, the screens admin); nil leaves its
 	// routes out.
 	Board *BoardDeps
+	// Admin is the admin page's console on the pipeline; nil leaves /admin out.
+	Admin *handlers.Console
 	// Metrics serves /metrics (Prometheus); nil leaves the route out.
 	Metrics http.Handler
 	// Checks decide /readyz.

@@ -87,8 +87,17 @@ func routes(app *fiber.App, d Deps, sessions *session.Store) {
 		app.Post("/admin/screens/:screen", signedIn, admin, handlers.UpdateScreen(site, screens, b.Boards, b.Hub))
 		app.Post("/admin/screens/:screen/revoke", signedIn, admin, handlers.RevokeScreen(screens, b.Hub))
 		app.Post("/admin/screens/:screen/link", signedIn, admin, handlers.RelinkScreen(site, screens, b.Boards, b.Hub))
-		app.Post("/admin/screens/connections/:conn/reload", signedIn, admin, handlers.ScreenCommand(b.Hub, false))
-		app.Post("/admin/screens/connections/:conn/identify", signedIn, admin, handlers.ScreenCommand(b.Hub, true))
+		app.Post("/admin/screens/connections/:conn/reload", signedIn, admin, handlers.ScreenCommand(b.Hub, d.Audit, false))
+		app.Post("/admin/screens/connections/:conn/identify", signedIn, admin, handlers.ScreenCommand(b.Hub, d.Audit, true))
+	}
+
+	// The admin page: the pipeline's health, and the dead letters (issue 5).
+	if con := d.Admin; con != nil {
+		app.Get("/admin", signedIn, admin, handlers.AdminPage(site, *con))
+		app.Post("/admin/dead-letters/replay-all", signedIn, admin, handlers.ReplayAllDeadLetters(site, *con))
+		app.Post("/admin/dead-letters/:id/replay", signedIn, admin, handlers.ReplayDeadLetter(site, *con))
+		app.Get("/admin/dead-letters/:id/delete", signedIn, admin, handlers.DeleteDeadLetterPage(site))
+		app.Post("/admin/dead-letters/:id/delete", signedIn, admin, handlers.DeleteDeadLetter(site, *con))
 	}
 
 	app.Use(func(c *fiber.Ctx) error {

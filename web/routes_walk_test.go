@@ -68,6 +68,8 @@ var routeParams = []struct {
 	}},
 	// A board socket's id; none is open in the walk, which is fine for what it checks.
 	{"/admin/screens/connections/", "conn", func(*testApp) string { return "1" }},
+	// A dead letter's message id; the walk's broker is unreachable, which is fine for what it checks.
+	{"/admin/dead-letters/", "id", func(*testApp) string { return "walk-message" }},
 }
 
 // paramRule is the index in routeParams of the rule for parameter name under path, or -1.
@@ -120,7 +122,10 @@ func (ta *testApp) routes() []walkRoute {
 
 // walkApp is the test app with every optional part switched on, so every route exists.
 func walkApp(t *testing.T) *testApp {
-	return newTestAppWith(t, func(d *web.Deps) { d.Metrics = metrics.New().Handler() })
+	return newTestAppWith(t, func(d *web.Deps) {
+		d.Metrics = metrics.New().Handler()
+		d.Admin = offlineConsole(t, d)
+	})
 }
 
 func unsafeMethod(m string) bool {

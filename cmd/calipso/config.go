@@ -22,6 +22,7 @@ type config struct {
 	Demo          bool
 	Pipeline      pipelineConfig // serve only; see pipeline.go
 	Live          liveConfig     // serve only; see live.go
+	Admin         adminConfig    // serve only; see admin.go
 }
 
 // flags registers the shared settings on fs, with defaults taken from the environment.

@@ -108,6 +108,7 @@ func (c *pipelineConfig) validate() error { return errors.Join(c.errs...) }
 // the boards the live feed (Broker.Live) and the board cache (Cache.Board).
 type pipeline struct {
 	Broker *messaging.Supervisor
+	Relay  *messaging.Relay
 	Cache  *cache.Cache
 	// Departures is the store read through the cache, for the dispatcher's pages.
 	Departures *cache.Departures
@@ -163,7 +164,7 @@ func startPipeline(ctx context.Context, cfg config, st *store.Store, m *metrics.
 
 	// The pipeline outlives ctx (the signal) until stop: the web server shuts down first.
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p := &pipeline{Broker: broker, Cache: c, Departures: cache.NewDepartures(c, st), cancel: cancel}
+	p := &pipeline{Broker: broker, Relay: relay, Cache: c, Departures: cache.NewDepartures(c, st), cancel: cancel}
 	p.wg.Go(func() { broker.Run(pctx) })
 	p.wg.Go(func() { relay.Report(pctx, time.Second) })
 	return p, nil

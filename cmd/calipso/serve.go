@@ -51,6 +51,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.BoolVar(&cfg.Demo, "demo", false, "seed a day of sample departures when there are none today")
 	cfg.Pipeline.flags(fs, getenv)
 	cfg.Live.flags(fs, getenv)
+	cfg.Admin.flags(fs, getenv)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -91,10 +92,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer stopLive()
+	console, stopAdmin, err := startAdmin(ctx, cfg, st, pl, board.Hub, m)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	app := web.New(web.Deps{
 		Log:           log,
 		Site:          site,
 		Board:         board,
+		Admin:         console,
 		Users:         st,
 		Departures:    pl.Departures,
 		Sessions:      st.Sessions(),
