@@ -54,7 +54,9 @@ func TestASocketThatSendsMoreThanTheReadLimitIsClosed(t *testing.T) {
 		t.Fatalf("dial: %v (%d)", err, status)
 	}
 	if err := conn.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 64<<10))); err != nil {
-		t.Fatal(err)
+		// The server cut the connection before the whole message was written: that is the
+		// refusal this test looks for, seen from the writing side.
+		return
 	}
 	err = closedWithin(t, conn, 5*time.Second)
 	var ce *websocket.CloseError
