@@ -1,19 +1,13 @@
 package store
 
 import (
-	"cmp"
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"calipso/internal/servicetest"
 	"calipso/tracking"
 )
 
@@ -25,7 +19,7 @@ func TestSQLite(t *testing.T) {
 
 func TestPostgres(t *testing.T) {
 	runConformance(t, func(t *testing.T) *Store {
-		return openMigrated(t, postgresSchema(t))
+		return openMigrated(t, servicetest.Postgres(t))
 	})
 }
 
@@ -43,60 +37,8 @@ func openMigrated(t *testing.T, url string) *Store {
 	return s
 }
 
-const defaultTestPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// postgresSchema creates a schema with a unique name on the test server (other test runs share
-// it), drops it with everything in it when the test ends, and returns a URL whose search_path
-// is that schema. The server is CALIPSO_TEST_POSTGRES_URL or the local one. An unreachable
-// server fails the test unless CALIPSO_SKIP_POSTGRES=1.
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	if os.Getenv("CALIPSO_SKIP_POSTGRES") == "1" {
-		t.Skip("CALIPSO_SKIP_POSTGRES=1")
-	}
-	base := cmp.Or(os.Getenv("CALIPSO_TEST_POSTGRES_URL"), defaultTestPostgres)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		admin.Close()
-		t.Fatalf("PostgreSQL unreachable (set CALIPSO_SKIP_POSTGRES=1 to skip): %v", err)
-	}
-	schema := "calipso_test_" + randomHex(8)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		// t.Context() is already cancelled here.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 func TestPostgresConcurrentMigrationsAllSucceed(t *testing.T) {
-	url := postgresSchema(t)
+	url := servicetest.Postgres(t)
 	const instances = 5
 	stores := make([]*Store, instances)
 	for i := range stores {

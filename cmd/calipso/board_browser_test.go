@@ -93,7 +93,7 @@ func addTestUser(t *testing.T, st *store.Store, name string, role tracking.Role)
 func TestDispatcherChangeReachesBoardAndOtherDispatcherLiveAcrossServers(t *testing.T) {
 	// One database, one broker, one cache, as a deployment of several instances has.
 	red := servicetest.RedisPrefix(t)
-	env := map[string]string{"DATABASE_URL": postgresSchema(t), "RABBITMQ_URL": servicetest.RabbitMQ(t).URL,
+	env := map[string]string{"DATABASE_URL": servicetest.Postgres(t), "RABBITMQ_URL": servicetest.RabbitMQ(t).URL,
 		"REDIS_URL": red.URL, "CALIPSO_REDIS_PREFIX": red.Prefix}
 	a := startServer(t, env)
 	b := startServer(t, env)

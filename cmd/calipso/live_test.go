@@ -1,18 +1,10 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,67 +20,6 @@ import (
 
 // Tests of the live board against real `calipso serve` processes, with the real pipeline:
 // outbox, RabbitMQ (a virtual host of the test's own), the instance's live queue, the hub.
-
-// session is a browser without JavaScript, logged in to a server.
-type session struct {
-	t    *testing.T
-	base string
-	http *http.Client
-	csrf string
-}
-
-func httpLogin(t *testing.T, base, user, password string) *session {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	s := &session{t: t, base: base, http: &http.Client{
-		Jar: jar, Timeout: 15 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-	s.get("/login")
-	if code, body := s.post("/login", url.Values{"username": {user}, "password": {password}}); code != http.StatusSeeOther {
-		t.Fatalf("login as %s: %d %s", user, code, body)
-	}
-	s.get("/departures") // a CSRF token bound to the new session
-	return s
-}
-
-func (s *session) do(req *http.Request) (int, string) {
-	s.t.Helper()
-	res, err := s.http.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if m := csrfField.FindStringSubmatch(string(b)); m != nil {
-		s.csrf = html.UnescapeString(m[1])
-	}
-	return res.StatusCode, string(b)
-}
-
-func (s *session) get(path string) (int, string) {
-	req, _ := http.NewRequest(http.MethodGet, s.base+path, nil)
-	return s.do(req)
-}
-
-func (s *session) post(path string, form url.Values) (int, string) {
-	if _, ok := form["_csrf"]; !ok {
-		form.Set("_csrf", s.csrf)
-	}
-	req, _ := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return s.do(req)
-}
-
-// changeStatus moves a departure on, as a dispatcher clicking the button.
-func (s *session) changeStatus(d tracking.Departure, to tracking.Status) {
-	s.t.Helper()
-	code, body := s.post("/departures/"+d.PublicID()+"/status", url.Values{
-		"status": {string(to)}, "version": {strconv.FormatInt(d.Version, 10)}, "reason": {""}})
-	if code != http.StatusSeeOther {
-		s.t.Fatalf("status change of %s to %s: %d %s", d.PublicID(), to, code, body)
-	}
-}
 
 // openStore opens the database of a running server, as a second process would.
 func (s *server) store(t *testing.T) *store.Store {
@@ -268,17 +199,6 @@ func screensOnline(t *testing.T, srv *server) int {
 	return int(metric(t, srv.URL, "calipso_screens_connected"))
 }
 
-func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestABoardClientThatNeverReadsIsDropped(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, map[string]string{"CALIPSO_WS_HEARTBEAT": "300ms"})
@@ -289,8 +209,8 @@ func TestABoardClientThatNeverReadsIsDropped(t *testing.T) {
 	}
 	defer conn.Close()
 	// It never reads, so it never answers a ping: the server cuts it after two heartbeats.
-	waitUntil(t, 10*time.Second, "the screen is counted", func() bool { return screensOnline(t, srv) == 1 })
-	waitUntil(t, 10*time.Second, "the silent screen is dropped", func() bool { return screensOnline(t, srv) == 0 })
+	waitFor(t, 10*time.Second, "the screen is counted", func() bool { return screensOnline(t, srv) == 1 })
+	waitFor(t, 10*time.Second, "the silent screen is dropped", func() bool { return screensOnline(t, srv) == 0 })
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
 		if _, _, err := conn.ReadMessage(); err != nil {
@@ -313,50 +233,17 @@ func TestSocketsPerAddressAreLimited(t *testing.T) {
 		t.Fatalf("third socket: %v, %v; want 429", err, res)
 	}
 	first.conn.Close()
-	waitUntil(t, 10*time.Second, "a closed socket frees its slot", func() bool {
+	waitFor(t, 10*time.Second, "a closed socket frees its slot", func() bool {
 		_, _, err := dialBoard(t, srv, nil, "screen="+token)
 		return err == nil
 	})
-}
-
-// postgresSchema creates a PostgreSQL schema of the test's own (dropped at the end) and
-// returns a DATABASE_URL whose search_path is that schema.
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	base := cmp.Or(os.Getenv("CALIPSO_TEST_POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "calipso_test_" + hex.EncodeToString(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		db.Close()
-		t.Fatalf("PostgreSQL: %v", err)
-	}
-	t.Cleanup(func() {
-		defer db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func TestTwoServersOnOnePostgresDatabaseUpdateEachOthersBoards(t *testing.T) {
 	t.Parallel()
 	// One database, one broker, one cache, as a deployment of several instances has.
 	red := servicetest.RedisPrefix(t)
-	env := map[string]string{"DATABASE_URL": postgresSchema(t), "RABBITMQ_URL": servicetest.RabbitMQ(t).URL,
+	env := map[string]string{"DATABASE_URL": servicetest.Postgres(t), "RABBITMQ_URL": servicetest.RabbitMQ(t).URL,
 		"REDIS_URL": red.URL, "CALIPSO_REDIS_PREFIX": red.Prefix}
 	a := startServer(t, env)
 	b := startServer(t, env)

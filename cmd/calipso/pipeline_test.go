@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,105 +26,6 @@ import (
 
 // These tests run the whole app (startServer) against the real RabbitMQ, Redis and database,
 // each in a virtual host, key prefix and database of its own.
-
-// staff is a dispatcher's browser without JavaScript, over real HTTP: cookies, and the last
-// CSRF token a page carried.
-type staff struct {
-	t    *testing.T
-	base string
-	hc   *http.Client
-	mu   sync.Mutex
-	csrf string
-}
-
-var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]*)"`)
-
-// signIn logs in as the admin user, who may use the dispatcher's pages.
-func signIn(t *testing.T, baseURL string) *staff {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	s := &staff{t: t, base: baseURL, hc: &http.Client{
-		Jar:           jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Timeout:       30 * time.Second,
-	}}
-	s.get("/login")
-	if code, _, body := s.post("/login", url.Values{"username": {"admin"}, "password": {adminPassword}}); code != http.StatusSeeOther {
-		t.Fatalf("login: %d %s", code, body)
-	}
-	s.get("/departures")
-	return s
-}
-
-func (s *staff) do(req *http.Request) (int, http.Header, string, error) {
-	res, err := s.hc.Do(req)
-	if err != nil {
-		return 0, nil, "", err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if m := csrfField.FindSubmatch(b); m != nil && len(m[1]) > 0 {
-		s.mu.Lock()
-		s.csrf = string(m[1])
-		s.mu.Unlock()
-	}
-	return res.StatusCode, res.Header, string(b), err
-}
-
-func (s *staff) get(path string) (int, string) {
-	s.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.base+path, nil)
-	code, _, body, err := s.do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return code, body
-}
-
-// post submits a form with the CSRF token; it may be called from several goroutines.
-func (s *staff) post(path string, form url.Values) (int, http.Header, string) {
-	code, h, body, err := s.tryPost(path, form)
-	if err != nil {
-		s.t.Error(err)
-	}
-	return code, h, body
-}
-
-func (s *staff) tryPost(path string, form url.Values) (int, http.Header, string, error) {
-	s.mu.Lock()
-	form.Set("_csrf", s.csrf)
-	s.mu.Unlock()
-	req, _ := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return s.do(req)
-}
-
-// create makes a departure through the form and returns its public id.
-func (s *staff) create(po string) string {
-	s.t.Helper()
-	code, h, body := s.post("/departures", url.Values{
-		"po_number": {po}, "destination": {"Rotterdam"}, "carrier": {"Maersk"}, "vehicle": {"TR-1"},
-		"dock": {"D1"}, "scheduled_at": {time.Now().UTC().Add(time.Hour).Format("2006-01-02T15:04")},
-	})
-	if code != http.StatusSeeOther {
-		s.t.Fatalf("create: %d %s", code, body)
-	}
-	return strings.TrimPrefix(h.Get("Location"), "/departures/")
-}
-
-// changeStatus moves a departure from version to status to, and reports a failure.
-func (s *staff) changeStatus(id string, version int64, to tracking.Status) error {
-	code, _, body, err := s.tryPost("/departures/"+id+"/status", url.Values{
-		"status": {string(to)}, "version": {strconv.FormatInt(version, 10)},
-	})
-	if err != nil {
-		return err
-	}
-	if code != http.StatusSeeOther {
-		return fmt.Errorf("%s v%d → %s: %d %.200s", id, version, to, code, body)
-	}
-	return nil
-}
 
 // metric reads a sample of the app's /metrics, such as `calipso_messages_consumed_total`.
 func metric(t *testing.T, baseURL, sample string) float64 {
@@ -202,17 +100,6 @@ func openBeside(t *testing.T, url string) *store.Store {
 	return st
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // services gives a test its own virtual host and Redis prefix, as the app's environment.
 func services(t *testing.T) (servicetest.VHost, servicetest.Redis, map[string]string) {
 	t.Helper()
@@ -277,7 +164,7 @@ func TestAStatusChangeThroughTheFormPublishesOneMessageThatTheConsumerHandles(t 
 	}
 	srv := startServer(t, env)
 	st := openBeside(t, srv.env["DATABASE_URL"])
-	s := signIn(t, srv.URL)
+	s := httpLogin(t, srv.URL, "admin", adminPassword)
 	id := s.create("PO-E2E")
 
 	// Once the creation's own event has been handled, fill the departure's keys through the
@@ -303,7 +190,7 @@ func TestAStatusChangeThroughTheFormPublishesOneMessageThatTheConsumerHandles(t 
 		t.Fatalf("%v cache hits, want the second reads from Redis", hits)
 	}
 
-	if err := s.changeStatus(id, 1, tracking.StatusLoading); err != nil {
+	if err := s.tryChangeStatus(id, 1, tracking.StatusLoading); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -348,7 +235,7 @@ func TestEveryChangeIsPublishedAndConsumedWhileTheBrokerDropsEveryConnection(t *
 	tapQueue(t, vh, "test-tap")
 	srv := startServer(t, env)
 	st := openBeside(t, srv.env["DATABASE_URL"])
-	s := signIn(t, srv.URL)
+	s := httpLogin(t, srv.URL, "admin", adminPassword)
 
 	const departures = 60 // × 5 changes = 300
 	ids := make([]string, departures)
@@ -383,7 +270,7 @@ func TestEveryChangeIsPublishedAndConsumedWhileTheBrokerDropsEveryConnection(t *
 							<-d.over
 						}
 					}
-					if err := s.changeStatus(ids[i], int64(v+1), to); err != nil {
+					if err := s.tryChangeStatus(ids[i], int64(v+1), to); err != nil {
 						mu.Lock()
 						failed = append(failed, err)
 						mu.Unlock()
@@ -494,9 +381,9 @@ func TestAKilledAppPublishesItsCommittedChangesOnTheNextStart(t *testing.T) {
 		}
 		return err == nil && res.StatusCode == http.StatusOK
 	})
-	s := signIn(t, "http://"+addr)
+	s := httpLogin(t, "http://"+addr, "admin", adminPassword)
 	id := s.create("PO-KILLED")
-	if err := s.changeStatus(id, 1, tracking.StatusLoading); err != nil {
+	if err := s.tryChangeStatus(id, 1, tracking.StatusLoading); err != nil {
 		t.Fatal(err)
 	}
 	st := openBeside(t, dbURL)
@@ -537,9 +424,9 @@ func TestPagesWorkWhileRedisIsUnreachable(t *testing.T) {
 		"RABBITMQ_URL": vh.URL,
 		"REDIS_URL":    "redis://127.0.0.1:" + freePort(t) + "/0", // nothing listens there
 	})
-	s := signIn(t, srv.URL)
+	s := httpLogin(t, srv.URL, "admin", adminPassword)
 	id := s.create("PO-NOREDIS")
-	if err := s.changeStatus(id, 1, tracking.StatusLoading); err != nil {
+	if err := s.tryChangeStatus(id, 1, tracking.StatusLoading); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
@@ -565,7 +452,7 @@ func TestTwoInstancesOnPostgreSQLPublishEveryChangeInOrderPerDeparture(t *testin
 	tapQueue(t, vh, "test-tap")
 	a := startServer(t, env)
 	b := startServer(t, env)
-	sa, sb := signIn(t, a.URL), signIn(t, b.URL)
+	sa, sb := httpLogin(t, a.URL, "admin", adminPassword), httpLogin(t, b.URL, "admin", adminPassword)
 
 	const departures = 20
 	ids := make([]string, departures)
@@ -581,7 +468,7 @@ func TestTwoInstancesOnPostgreSQLPublishEveryChangeInOrderPerDeparture(t *testin
 				if (i+v)%2 == 1 {
 					via = sb
 				}
-				if err := via.changeStatus(id, int64(v+1), to); err != nil {
+				if err := via.tryChangeStatus(id, int64(v+1), to); err != nil {
 					errs <- err
 					return
 				}
