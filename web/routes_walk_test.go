@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"calipso/metrics"
 	"calipso/tracking"
@@ -68,9 +69,12 @@ var routeParams = []struct {
 	}},
 	// A board socket's id; none is open in the walk, which is fine for what it checks.
 	{"/admin/screens/connections/", "conn", func(*testApp) string { return "1" }},
-	// A dead letter's message id; the walk's broker is unreachable, which is fine for what it checks.
-	{"/admin/dead-letters/", "id", func(*testApp) string { return "walk-message" }},
+	// A dead letter's message id. The walk's broker is unreachable, which is fine for what it
+	// checks; TestEverySuccessfulChangeIsAudited puts two of this id in a real one.
+	{"/admin/dead-letters/", "id", func(*testApp) string { return walkDeadLetter }},
 }
+
+const walkDeadLetter = "walk-message"
 
 // paramRule is the index in routeParams of the rule for parameter name under path, or -1.
 func paramRule(path, name string) int {
@@ -135,11 +139,15 @@ func unsafeMethod(m string) bool {
 // anyForm is a body every state-changing route would accept, so that when one refuses it, the
 // refusal comes from the check under test and not from bad input.
 func anyForm() url.Values {
-	f := validDeparture()
+	f := screenForm("Walk screen")
+	for k, v := range validDeparture() {
+		f[k] = v
+	}
 	for k, v := range map[string]string{
 		"version": "1", "status": "Loading", "reason": "walk",
 		"username": "walker", "role": "dispatcher", "password": "long enough password",
 		"current_password": testPassword, "new_password": "long enough password", "confirm_password": "long enough password",
+		"confirm": "yes",
 	} {
 		f.Set(k, v)
 	}
@@ -309,7 +317,11 @@ var notAudited = map[string]bool{
 // TestEverySuccessfulChangeIsAudited posts the walk's form, with a valid token, to every
 // state-changing route as an admin: each one that succeeds must have added to the audit trail.
 func TestEverySuccessfulChangeIsAudited(t *testing.T) {
-	ta := walkApp(t)
+	ta, ch := brokerWalkApp(t)
+	// Two dead letters of one id: the walk deletes one, then replays the other.
+	for range 2 {
+		putDeadLetter(t, ch, amqp.Publishing{MessageId: walkDeadLetter, ContentType: "application/json", Body: []byte("{}")})
+	}
 	c := ta.loggedIn("boss")
 	succeeded := 0
 	for _, r := range ta.routes() {

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"golang.org/x/net/html"
 
 	"calipso/tracking"
@@ -48,11 +49,12 @@ type xssFixture struct {
 	ids        []string // public ids, one per payload
 	base       string   // the app on a real port, once a surface needs one
 	token      string   // a screen's link, once a surface needs one
+	broker     *amqp.Channel
 }
 
 func newXSSFixture(t *testing.T) *xssFixture {
-	ta := newTestApp(t)
-	x := &xssFixture{ta: ta, dispatcher: ta.loggedIn("dispatcher"), admin: ta.loggedIn("boss")}
+	ta, broker := brokerWalkApp(t)
+	x := &xssFixture{ta: ta, broker: broker, dispatcher: ta.loggedIn("dispatcher"), admin: ta.loggedIn("boss")}
 	for field := range departureTextFields {
 		n := 0
 		for _, p := range xssPayloads {
@@ -111,6 +113,8 @@ var xssSurfaces = []xssSurface{
 	{"wall board", true, func(t *testing.T, x *xssFixture) []string { return x.boardPage(t) }},
 	{"wall board socket", true, func(t *testing.T, x *xssFixture) []string { return x.screenSocket(t) }},
 	{"dispatcher list socket", true, func(t *testing.T, x *xssFixture) []string { return x.listSocket(t) }},
+	{"admin page's dead letters", true, func(t *testing.T, x *xssFixture) []string { return x.deadLetters(t) }},
+	{"dead letter's delete page", true, func(t *testing.T, x *xssFixture) []string { return x.deadLetterDeletePages(t) }},
 }
 
 func TestWhatDispatchersTypeComesBackEscapedEverywhere(t *testing.T) {
