@@ -128,7 +128,7 @@ func deadLetterRow(m messaging.DeadLetter) views.DeadLetterRow {
 		body = strings.ToValidUTF8(body, "�")
 	}
 	if len(body) > maxBodyExcerpt {
-		body = body[:maxBodyExcerpt] + "…"
+		body = strings.ToValidUTF8(body[:maxBodyExcerpt], "") + "…" // never cut a character in two
 	}
 	event := m.MessageType
 	if event == "" {

@@ -29,8 +29,8 @@ type QueueRow struct {
 	Name      string
 	Role      string // "consumer", "dead letters", "live (this instance)", …
 	Ready     int
-	Unacked   int  // -1 when unknown (no management API)
-	Consumers int  // -1 when unknown
+	Unacked   int // -1 when unknown (no management API)
+	Consumers int // -1 when unknown
 	Rates     *QueueRates
 	OldestAge *time.Duration // nil when it cannot be known
 	Depth     []float64      // the last 15 minutes, for the sparkline

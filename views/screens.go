@@ -100,4 +100,3 @@ func languageName(l tracking.Language) string {
 	}
 	return string(l)
 }
-

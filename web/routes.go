@@ -105,11 +105,12 @@ func routes(app *fiber.App, d Deps, sessions *session.Store) {
 	})
 }
 
-// skipFor runs h except on paths under the given prefixes.
-func skipFor(h fiber.Handler, prefixes ...string) fiber.Handler {
+// skipFor runs h except on the given paths: one ending in "/" stands for every path under it,
+// any other for itself alone (so "/board" does not also skip "/boards").
+func skipFor(h fiber.Handler, paths ...string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		for _, p := range prefixes {
-			if strings.HasPrefix(c.Path(), p) {
+		for _, p := range paths {
+			if c.Path() == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(c.Path(), p)) {
 				return c.Next()
 			}
 		}
