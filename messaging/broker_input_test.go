@@ -29,14 +29,18 @@ func badMessages(t *testing.T) []badMessage {
 	raw := statusEvent(t, "DEP-000001", 2, tracking.StatusPending, tracking.StatusLoading)
 	return []badMessage{
 		{"huge body", ContentTypeMassTransit, tracking.MessageStatusUpdated,
-			append([]byte(`{"messageType":["`), bytes.Repeat([]byte("x"), 8<<20)...), "envelope"},
+			append([]byte(`{"messageType":["`), bytes.Repeat([]byte("x"), 8<<20)...), "limit"},
 		{"wrong content type", "text/plain", tracking.MessageStatusUpdated, good, "content type"},
 		{"xml", "application/xml", tracking.MessageStatusUpdated, []byte(`<departure id="DEP-000001"/>`), "content type"},
 		{"wrong messageType", ContentTypeMassTransit, tracking.MessageStatusUpdated,
 			bytes.ReplaceAll(good, []byte("Calipso.Tracking.Messages:"), []byte("Other.Namespace:")), "messageType"},
 		{"invalid UTF-8 in the id", ContentTypeJSON, tracking.MessageStatusUpdated,
-			bytes.Replace(raw, []byte("DEP-000001"), []byte("DEP-00\xff001"), 1), "departureId"},
-		{"invalid UTF-8 outside strings", ContentTypeJSON, tracking.MessageStatusUpdated, []byte("{\xff}"), tracking.MessageStatusUpdated},
+			bytes.Replace(raw, []byte("DEP-000001"), []byte("DEP-00\xff001"), 1), "UTF-8"},
+		{"invalid UTF-8 outside strings", ContentTypeJSON, tracking.MessageStatusUpdated, []byte("{\xff}"), "UTF-8"},
+		{"snapshot breaking the domain's rules", ContentTypeJSON, tracking.MessageDepartureUpdate,
+			[]byte(`{"departureId":"DEP-000001","status":"Pending","version":2,"departure":{"poNumber":"PO-1",` +
+				`"destination":"` + strings.Repeat("R", 4<<10) + `","carrier":"C","dock":"D1","scheduledAt":"2026-03-01T08:00:00Z","status":"Pending"}}`),
+			"destination"},
 		{"missing departureId", ContentTypeJSON, tracking.MessageStatusUpdated,
 			[]byte(`{"newStatus":"Loading","previousStatus":"Pending","version":2}`), "departureId"},
 		{"missing status", ContentTypeJSON, tracking.MessageDepartureUpdate,

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"mime"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -153,9 +155,21 @@ func undecodable(format string, args ...any) error {
 	return &DecodeError{Reason: fmt.Sprintf(format, args...)}
 }
 
+// MaxBody bounds a message body. An event is about a kilobyte; a body many times that is not
+// one of ours, and refusing it keeps a hostile publisher from filling the consumer's memory.
+const MaxBody = 64 << 10
+
 // Decode reads a delivery: a MassTransit envelope or raw JSON, as its content type says (a
-// body without one is sniffed). It fails with a *DecodeError for anything it cannot read.
+// body without one is sniffed). It fails with a *DecodeError for anything it cannot read or
+// would not trust: an oversized body, invalid UTF-8, a departure snapshot whose fields break
+// the domain's rules or whose status is not the event's.
 func Decode(d *amqp.Delivery) (Event, error) {
+	if len(d.Body) > MaxBody {
+		return Event{}, undecodable("body of %d bytes, over the %d-byte limit", len(d.Body), MaxBody)
+	}
+	if !utf8.Valid(d.Body) {
+		return Event{}, undecodable("body is not valid UTF-8")
+	}
 	ev := Event{MessageID: d.MessageId, SentTime: d.Timestamp}
 	contentType := d.ContentType
 	if mt, _, err := mime.ParseMediaType(contentType); err == nil {
@@ -273,9 +287,36 @@ func decodeMessage(ev *Event, message []byte) error {
 		if err != nil {
 			return undecodable("departure snapshot: %v", err)
 		}
+		if err := d.DepartureFields.Validate(); err != nil {
+			return undecodable("departure snapshot: %s", fieldProblems(err))
+		}
+		if d.Status != ev.Status {
+			return undecodable("departure snapshot is %q, the event says %q", d.Status, ev.Status)
+		}
+		if utf8.RuneCountInString(d.UpdatedBy) > maxUpdatedBy {
+			return undecodable("departure snapshot: updatedBy over %d characters", maxUpdatedBy)
+		}
 		ev.Departure = &d
 	}
 	return nil
+}
+
+// maxUpdatedBy bounds the name in a snapshot's updatedBy (a username or a process name).
+const maxUpdatedBy = 100
+
+// fieldProblems names the fields of a validation error, in a stable order, for a fault reason.
+func fieldProblems(err error) string {
+	fields := tracking.ErrorFields(err)
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = name + ": " + fields[name]
+	}
+	return strings.Join(parts, "; ")
 }
 
 // errClosed ends a worker whose channel or delivery stream closed under it.

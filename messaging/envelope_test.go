@@ -115,6 +115,15 @@ func TestDecodeRejectsWhatItCannotRead(t *testing.T) {
 		"bad status":           {ContentType: ContentTypeJSON, Type: "DepartureUpdated", Body: []byte(`{"departureId":"DEP-000042","status":"Gone"}`)},
 		"bad previous status":  {ContentType: ContentTypeJSON, Type: "DepartureStatusUpdated", Body: []byte(`{"departureId":"DEP-000042","newStatus":"Loading","previousStatus":"x"}`)},
 		"negative version":     {ContentType: ContentTypeJSON, Type: "DepartureUpdated", Body: []byte(`{"departureId":"DEP-000042","status":"Pending","version":-1}`)},
+		"huge body": {ContentType: ContentTypeJSON, Type: "DepartureUpdated",
+			Body: []byte(`{"departureId":"DEP-000042","status":"Pending","pad":"` + strings.Repeat("x", MaxBody) + `"}`)},
+		"invalid UTF-8": {ContentType: ContentTypeJSON, Type: "DepartureUpdated", Body: []byte("{\"departureId\":\"DEP-000042\",\"status\":\"Pending\",\"x\":\"\xff\"}")},
+		"snapshot destination too long": {ContentType: ContentTypeJSON, Type: "DepartureUpdated", Body: []byte(`{"departureId":"DEP-000042","status":"Pending",` +
+			`"departure":{"poNumber":"PO-1","destination":"` + strings.Repeat("R", 5000) + `","carrier":"C","dock":"D1","scheduledAt":"2026-03-01T08:00:00Z","status":"Pending"}}`)},
+		"snapshot with a control character": {ContentType: ContentTypeJSON, Type: "DepartureUpdated", Body: []byte(`{"departureId":"DEP-000042","status":"Pending",` +
+			`"departure":{"poNumber":"PO-1","destination":"Riga\u0007","carrier":"C","dock":"D1","scheduledAt":"2026-03-01T08:00:00Z","status":"Pending"}}`)},
+		"snapshot status not the event's": {ContentType: ContentTypeJSON, Type: "DepartureUpdated", Body: []byte(`{"departureId":"DEP-000042","status":"Pending",` +
+			`"departure":{"poNumber":"PO-1","destination":"Riga","carrier":"C","dock":"D1","scheduledAt":"2026-03-01T08:00:00Z","status":"Arrived"}}`)},
 	} {
 		_, err := Decode(&d)
 		var de *DecodeError
