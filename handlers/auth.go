@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -13,6 +14,7 @@ import (
 
 	"calipso/tracking"
 	"calipso/views"
+	"calipso/web/live"
 )
 
 // Users is what authentication and the administration of users need from the store.
@@ -42,6 +44,19 @@ func (p SessionPolicy) now() time.Time {
 		return p.Now()
 	}
 	return time.Now()
+}
+
+// login describes a live session for a socket opened with it: it ends at the first of its
+// absolute lifetime and its idle timeout, as they stand now.
+func (p SessionPolicy) login(userID int64, id string, created, touched time.Time) live.Login {
+	l := live.Login{UserID: userID, Session: id, Began: created}
+	if p.Max > 0 {
+		l.Ends = created.Add(p.Max)
+	}
+	if p.Idle > 0 && (l.Ends.IsZero() || touched.Add(p.Idle).Before(l.Ends)) {
+		l.Ends = touched.Add(p.Idle)
+	}
+	return l
 }
 
 // ended reports whether a session that began at created and was last refreshed at touched is
@@ -200,12 +215,15 @@ func LoadUser(users Users, sessions *session.Store, policy SessionPolicy) fiber.
 			return end()
 		}
 		c.Locals(userKey, &u)
+		id := strings.Clone(sess.ID()) // Save releases sess
 		if now.Sub(time.UnixMicro(touched)) > touchEvery {
-			sess.Set(sessTouched, now.UnixMicro())
+			touched = now.UnixMicro()
+			sess.Set(sessTouched, touched)
 			if err := sess.Save(); err != nil {
 				return err
 			}
 		}
+		c.Locals(loginKey, policy.login(u.ID, id, time.UnixMicro(created), time.UnixMicro(touched)))
 		return c.Next()
 	}
 }

@@ -31,7 +31,8 @@ func Render(c *fiber.Ctx, status int, component templ.Component) error {
 
 // Locals keys shared with the middleware in web.
 const (
-	userKey = "calipso.user"
+	userKey  = "calipso.user"
+	loginKey = "calipso.login" // the live.Login of a logged-in request
 	// CSRFKey is where the CSRF middleware leaves the token for the page's forms.
 	CSRFKey = "calipso.csrf"
 )

@@ -174,6 +174,9 @@ func BoardSocket(boards *Boards, hub *live.Hub, limits SocketLimits) fiber.Handl
 			return tracking.Errorf(tracking.EFORBIDDEN, "This WebSocket may be opened only from this site's pages.")
 		}
 		info := live.ConnInfo{RemoteIP: strings.Clone(c.IP()), Build: strings.Clone(c.Query("build"))}
+		if viewer == viewerUser {
+			info.Login, _ = c.Locals(loginKey).(live.Login)
+		}
 		if !perIP.acquire(info.RemoteIP) {
 			return fiber.NewError(fiber.StatusTooManyRequests, "Too many open boards from this address.")
 		}

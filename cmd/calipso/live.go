@@ -38,6 +38,10 @@ type liveConfig struct {
 // made on another instance reaches the screens connected here.
 const screenSyncInterval = 3 * time.Second
 
+// sessionCheckInterval bounds how long a user's socket outlives the end of its session
+// (logout, timeout, a disabled user), on any instance.
+const sessionCheckInterval = 5 * time.Second
+
 func (c *liveConfig) flags(fs *flag.FlagSet, getenv func(string) string) {
 	heartbeat := live.DefaultHeartbeat
 	if s := getenv("CALIPSO_WS_HEARTBEAT"); s != "" {
@@ -79,6 +83,7 @@ func startLive(ctx context.Context, cfg liveConfig, st *store.Store, cache handl
 	var wg sync.WaitGroup
 	wg.Go(func() { hub.Run(lctx) })
 	wg.Go(func() { handlers.WatchScreens(lctx, boards, hub, screenSyncInterval, log) })
+	wg.Go(func() { handlers.WatchSessions(lctx, hub, st.Sessions(), st, sessionCheckInterval, log) })
 	if cfg.Simulate {
 		wg.Go(func() { demo.Simulate(lctx, st, site.Loc, demo.SimulateEvery, log) })
 	}

@@ -336,11 +336,15 @@
       return; // an older socket, already replaced
     }
     var code = e ? e.code : 1006;
+    var ended = code === 1008 && e.reason === 'session ended'; // logged out, timed out or disabled
     if (board) {
       board.onClose(code);
     }
     if (list && document.body.contains(list.container)) {
-      list.status('Live updates paused: reconnecting…');
+      list.status(ended ? 'Your session has ended: log in again.' : 'Live updates paused: reconnecting…');
+      if (ended) {
+        setTimeout(function () { location.reload(); }, REVOKED_RELOAD_MS); // the server shows the login page
+      }
     }
   });
 

@@ -23,6 +23,17 @@ type ConnInfo struct {
 	RemoteIP string
 	// Build is the server build the page was rendered by (sent in the socket's URL).
 	Build string
+	// Login is the session a logged-in user opened the socket with; zero for a screen token.
+	// The socket must not outlive it (see handlers.WatchSessions).
+	Login Login
+}
+
+// Login is the session behind a user's socket.
+type Login struct {
+	UserID  int64
+	Session string    // the session's id
+	Began   time.Time // when the user logged in
+	Ends    time.Time // the session's end as it was known at connect: its absolute lifetime, or its idle timeout
 }
 
 // Connection describes one open socket, for the admin page.
@@ -37,6 +48,7 @@ type Connection struct {
 	// LastSentAt is when a message (a change, a snapshot or a heartbeat) was last written to
 	// the socket; zero before the first.
 	LastSentAt time.Time
+	Login      Login
 }
 
 // client is one socket. The hub's goroutine owns every field but the atomics; the write

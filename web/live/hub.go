@@ -284,6 +284,24 @@ func (h *Hub) Disconnect(match func(key string) bool, reason string) {
 	})
 }
 
+// End closes one socket for good, telling its page why (a logged-in user's session ended):
+// the page does not reconnect after this close code, but reloads, and so meets the login
+// page. It reports whether the socket was found.
+func (h *Hub) End(id uint64, reason string) bool {
+	reply := make(chan bool, 1)
+	ok := h.call(func() {
+		for c := range h.clients {
+			if c.id == id {
+				h.detach(c, closeRevoked, reason, false)
+				reply <- true
+				return
+			}
+		}
+		reply <- false
+	})
+	return ok && <-reply
+}
+
 // Connections describes every open socket, oldest first.
 func (h *Hub) Connections() []Connection {
 	reply := make(chan []Connection, 1)
@@ -602,7 +620,7 @@ func (h *Hub) connections() []Connection {
 	for c := range h.clients {
 		conn := Connection{
 			ID: c.id, Kind: c.board.view.Kind(), Board: c.board.key, Name: c.board.view.Name(),
-			RemoteIP: c.info.RemoteIP, Build: c.info.Build, ConnectedAt: c.connectedAt,
+			RemoteIP: c.info.RemoteIP, Build: c.info.Build, ConnectedAt: c.connectedAt, Login: c.info.Login,
 		}
 		if ns := c.lastSent.Load(); ns != 0 {
 			conn.LastSentAt = time.Unix(0, ns)
