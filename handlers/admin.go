@@ -89,6 +89,11 @@ func adminProps(c *fiber.Ctx, site Site, con Console) views.Admin {
 	for _, l := range r.Latencies {
 		p.Latencies = append(p.Latencies, views.LatencyRow{Stage: l.Stage, P50: l.P50, P95: l.P95, Samples: l.Samples, Trend: l.Trend})
 	}
+	p.Rates = []views.RateRow{
+		{Name: "published", Trend: r.Rates.Published},
+		{Name: "consumed", Trend: r.Rates.Consumed},
+		{Name: "dead-lettered", Trend: r.Rates.DeadLettered},
+	}
 	for _, d := range r.Deps {
 		p.Deps = append(p.Deps, views.DependencyRow{Name: d.Name, OK: d.OK, Detail: d.Detail})
 	}

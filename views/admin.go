@@ -17,6 +17,7 @@ type Admin struct {
 	DeadLetters DeadLetterPanel
 	Outbox      OutboxPanel
 	Latencies   []LatencyRow
+	Rates       []RateRow
 	Screens     []ScreenRow
 	Deps        []DependencyRow
 	Audit       []AuditRow
@@ -81,6 +82,20 @@ type LatencyRow struct {
 	P50, P95 time.Duration
 	Samples  int
 	Trend    []float64 // p95 in seconds over the last 15 minutes
+}
+
+// RateRow is one flow of this instance's pipeline, in messages per second.
+type RateRow struct {
+	Name  string
+	Trend []float64 // the last 15 minutes, oldest first
+}
+
+// Now is the latest point of the trend, 0 before the first.
+func (r RateRow) Now() float64 {
+	if len(r.Trend) == 0 {
+		return 0
+	}
+	return r.Trend[len(r.Trend)-1]
 }
 
 // ScreenRow is one connected board.
