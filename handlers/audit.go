@@ -31,7 +31,7 @@ func AuditPage(site Site, audit Audit) fiber.Handler {
 		filter, view, err := auditFilter(c, site.Loc)
 		props.Filter = view
 		if err != nil {
-			props.Error = filterErrors(err)
+			props.Error = tracking.FieldSummary(err)
 			return Render(c, fiber.StatusUnprocessableEntity, views.AuditLogPage(props))
 		}
 		if props.Entries, err = audit.AuditLog(c.UserContext(), filter); err != nil {

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +35,7 @@ func DepartureList(site Site, deps Departures) fiber.Handler {
 		filter, view, err := listFilter(c, site.Loc)
 		props.Filter = view
 		if tracking.ErrorCode(err) == tracking.EINVALID {
-			props.Error = filterErrors(err)
+			props.Error = tracking.FieldSummary(err)
 			return Render(c, fiber.StatusUnprocessableEntity, views.DepartureListPage(props))
 		}
 		props.SocketURL = listSocketURL(view, site.Build)
@@ -86,21 +85,6 @@ func listFilter(c *fiber.Ctx, loc *time.Location) (tracking.DepartureFilter, vie
 	}
 	f.Query = v.Query
 	return f, v, errs.Err()
-}
-
-// filterErrors is one line naming each bad filter, for the banner above the list.
-func filterErrors(err error) string {
-	fields := tracking.ErrorFields(err)
-	names := make([]string, 0, len(fields))
-	for k := range fields {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	parts := make([]string, len(names))
-	for i, k := range names {
-		parts[i] = k + ": " + fields[k]
-	}
-	return strings.Join(parts, " ")
 }
 
 // NewDepartureForm shows an empty form, scheduled for the next quarter hour.

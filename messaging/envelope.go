@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"mime"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -288,7 +287,7 @@ func decodeMessage(ev *Event, message []byte) error {
 			return undecodable("departure snapshot: %v", err)
 		}
 		if err := d.DepartureFields.Validate(); err != nil {
-			return undecodable("departure snapshot: %s", fieldProblems(err))
+			return undecodable("departure snapshot: %s", tracking.FieldSummary(err))
 		}
 		if d.Status != ev.Status {
 			return undecodable("departure snapshot is %q, the event says %q", d.Status, ev.Status)
@@ -303,21 +302,6 @@ func decodeMessage(ev *Event, message []byte) error {
 
 // maxUpdatedBy bounds the name in a snapshot's updatedBy (a username or a process name).
 const maxUpdatedBy = 100
-
-// fieldProblems names the fields of a validation error, in a stable order, for a fault reason.
-func fieldProblems(err error) string {
-	fields := tracking.ErrorFields(err)
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	parts := make([]string, len(names))
-	for i, name := range names {
-		parts[i] = name + ": " + fields[name]
-	}
-	return strings.Join(parts, "; ")
-}
 
 // errClosed ends a worker whose channel or delivery stream closed under it.
 var errClosed = errors.New("messaging: channel closed")

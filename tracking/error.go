@@ -7,6 +7,8 @@ package tracking
 import (
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 )
 
 // Application error codes. The web layer maps each to an HTTP status; messaging maps them to
@@ -74,6 +76,22 @@ func ErrorFields(err error) map[string]string {
 		return e.Fields
 	}
 	return nil
+}
+
+// FieldSummary is one line naming each field of an EINVALID error with what is wrong with
+// it, in a stable order: for a banner above a form, or the reason of a refused message.
+func FieldSummary(err error) string {
+	fields := ErrorFields(err)
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = name + ": " + fields[name]
+	}
+	return strings.Join(parts, "; ")
 }
 
 // FieldErrors collects per-field validation messages and turns them into one EINVALID error.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"sync"
 	"time"
 
@@ -29,17 +28,8 @@ type adminConfig struct {
 func (c *adminConfig) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.ManagementURL, "rabbitmq-management-url", getenv("CALIPSO_RABBITMQ_MANAGEMENT_URL"),
 		"RabbitMQ management API for unacked counts and rates on the admin page, e.g. http://guest:guest@localhost:15672 ($CALIPSO_RABBITMQ_MANAGEMENT_URL)")
-	alarm := monitor.DefaultOutboxAlarm
-	if s := getenv("CALIPSO_OUTBOX_ALARM"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			c.errs = append(c.errs, fmt.Errorf("CALIPSO_OUTBOX_ALARM: %q is not a positive duration", s))
-		} else {
-			alarm = d
-		}
-	}
-	fs.DurationVar(&c.OutboxAlarm, "outbox-alarm", alarm,
-		"the admin page raises the alarm when the oldest unpublished event is older than this ($CALIPSO_OUTBOX_ALARM)")
+	envFlags{fs, getenv, &c.errs}.duration(&c.OutboxAlarm, "outbox-alarm", "CALIPSO_OUTBOX_ALARM", monitor.DefaultOutboxAlarm,
+		time.Millisecond, "the admin page raises the alarm when the oldest unpublished event is older than this")
 }
 
 // startAdmin starts the monitor behind the admin page and returns the page's console.

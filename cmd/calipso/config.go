@@ -64,3 +64,38 @@ func parseFlags(fs *flag.FlagSet, args []string, out io.Writer) error {
 	}
 	return nil
 }
+
+// envFlags registers flags whose defaults come from the environment. A value in the
+// environment that does not parse is kept in errs, for the config's validate, rather than
+// silently replaced by the default.
+type envFlags struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	errs   *[]error
+}
+
+// duration registers a duration flag of at least least.
+func (e envFlags) duration(p *time.Duration, name, env string, def, least time.Duration, help string) {
+	if s := e.getenv(env); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < least {
+			*e.errs = append(*e.errs, fmt.Errorf("%s: %q is not a duration of at least %s", env, s, least))
+		} else {
+			def = d
+		}
+	}
+	e.fs.DurationVar(p, name, def, help+" ($"+env+")")
+}
+
+// integer registers a whole-number flag of at least least.
+func (e envFlags) integer(p *int, name, env string, def, least int, help string) {
+	if s := e.getenv(env); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < least {
+			*e.errs = append(*e.errs, fmt.Errorf("%s: %q is not a whole number of at least %d", env, s, least))
+		} else {
+			def = n
+		}
+	}
+	e.fs.IntVar(p, name, def, help+" ($"+env+")")
+}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -43,27 +41,11 @@ const screenSyncInterval = 3 * time.Second
 const sessionCheckInterval = 5 * time.Second
 
 func (c *liveConfig) flags(fs *flag.FlagSet, getenv func(string) string) {
-	heartbeat := live.DefaultHeartbeat
-	if s := getenv("CALIPSO_WS_HEARTBEAT"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 100*time.Millisecond {
-			c.errs = append(c.errs, fmt.Errorf("CALIPSO_WS_HEARTBEAT: %q is not a duration of at least 100ms", s))
-		} else {
-			heartbeat = d
-		}
-	}
-	fs.DurationVar(&c.Heartbeat, "ws-heartbeat", heartbeat,
-		"interval of the heartbeat every board socket gets; pages show data older than twice this as stale ($CALIPSO_WS_HEARTBEAT)")
-	perIP := handlers.DefaultSocketsPerIP
-	if s := getenv("CALIPSO_WS_PER_IP"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			c.errs = append(c.errs, fmt.Errorf("CALIPSO_WS_PER_IP: %q is not a whole number of at least 1", s))
-		} else {
-			perIP = n
-		}
-	}
-	fs.IntVar(&c.SocketsPerIP, "ws-per-ip", perIP, "board WebSockets one address may hold open ($CALIPSO_WS_PER_IP)")
+	env := envFlags{fs, getenv, &c.errs}
+	env.duration(&c.Heartbeat, "ws-heartbeat", "CALIPSO_WS_HEARTBEAT", live.DefaultHeartbeat, 100*time.Millisecond,
+		"interval of the heartbeat every board socket gets; pages show data older than twice this as stale")
+	env.integer(&c.SocketsPerIP, "ws-per-ip", "CALIPSO_WS_PER_IP", handlers.DefaultSocketsPerIP, 1,
+		"board WebSockets one address may hold open")
 	fs.BoolVar(&c.Simulate, "simulate", false, "with --demo: keep moving the demo departures through their statuses")
 }
 

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,34 +35,13 @@ type pipelineConfig struct {
 
 // flags registers the pipeline's settings on fs, with defaults from the environment.
 func (c *pipelineConfig) flags(fs *flag.FlagSet, getenv func(string) string) {
-	duration := func(p *time.Duration, name, env string, def time.Duration, help string) {
-		if s := getenv(env); s != "" {
-			d, err := time.ParseDuration(s)
-			if err != nil || d <= 0 {
-				c.errs = append(c.errs, fmt.Errorf("%s: %q is not a positive duration", env, s))
-			} else {
-				def = d
-			}
-		}
-		fs.DurationVar(p, name, def, help+" ($"+env+")")
-	}
-	integer := func(p *int, name, env string, def, least int, help string) {
-		if s := getenv(env); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < least {
-				c.errs = append(c.errs, fmt.Errorf("%s: %q is not a whole number of at least %d", env, s, least))
-			} else {
-				def = n
-			}
-		}
-		fs.IntVar(p, name, def, help+" ($"+env+")")
-	}
+	env := envFlags{fs, getenv, &c.errs}
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", getenv("CALIPSO_REDIS_PREFIX"),
 		"prefix of every Redis key, for sharing one Redis ($CALIPSO_REDIS_PREFIX)")
-	duration(&c.CacheTTL, "cache-ttl", "CALIPSO_CACHE_TTL", 5*time.Minute, "lifetime of a cached read, the safety net behind invalidation")
-	integer(&c.Prefetch, "prefetch", "CALIPSO_PREFETCH", 16, 1, "unacknowledged deliveries the consumer may hold")
-	integer(&c.ImmediateRetries, "retry-immediate", "CALIPSO_RETRY_IMMEDIATE", 2, 0, "retries of a failed message at once, before delayed redelivery")
-	duration(&c.OutboxPoll, "outbox-poll", "CALIPSO_OUTBOX_POLL", messaging.DefaultPoll, "how often the relay looks for unpublished rows besides being woken at commit")
+	env.duration(&c.CacheTTL, "cache-ttl", "CALIPSO_CACHE_TTL", 5*time.Minute, time.Millisecond, "lifetime of a cached read, the safety net behind invalidation")
+	env.integer(&c.Prefetch, "prefetch", "CALIPSO_PREFETCH", 16, 1, "unacknowledged deliveries the consumer may hold")
+	env.integer(&c.ImmediateRetries, "retry-immediate", "CALIPSO_RETRY_IMMEDIATE", 2, 0, "retries of a failed message at once, before delayed redelivery")
+	env.duration(&c.OutboxPoll, "outbox-poll", "CALIPSO_OUTBOX_POLL", messaging.DefaultPoll, time.Millisecond, "how often the relay looks for unpublished rows besides being woken at commit")
 
 	c.RetryDelays = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute}
 	if s := getenv("CALIPSO_RETRY_DELAYS"); s != "" {
